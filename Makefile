@@ -1,0 +1,32 @@
+# The two commands: `make demo` and `make test`. Each creates .venv if missing and installs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean check-config
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m gatewayd.demo --config conf/demo.toml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+check-config: $(STAMP)
+	$(BIN)/gatewayd --config conf/gatewayd.toml --check-config
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info
