@@ -26,7 +26,7 @@ class _Base(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     pass
 
 
-class SimConfig(_Base, tag="sim", tag_field="kind"):
+class SimConfig(_Base, tag="sim", tag_field="kind", kw_only=True):
     """The built-in simulated carrier (demos and tests; never a production default)."""
 
     name: str
@@ -41,12 +41,12 @@ class SimConfig(_Base, tag="sim", tag_field="kind"):
     reject_prefixes: list[str] = []  # recipients refused at submit (permanent, invalid number)
     reply_share: Share = 0.0         # share of recipients that answer
     reply_delay_s: NonNeg = 5.0
-    replies: list[str] = ["Yes", "No", "Thanks!", "Who is this?", "STOP"]
+    replies: list[str] = msgspec.field(default_factory=lambda: ["Yes", "No", "Thanks!", "Who is this?", "STOP"])
     price_per_segment: NonNeg = 0.0
     seed: int | None = None          # deterministic outcomes for tests
 
 
-class SmppConfig(_Base, tag="smpp", tag_field="kind"):
+class SmppConfig(_Base, tag="smpp", tag_field="kind", kw_only=True):
     name: str
     host: str
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 2775
@@ -73,7 +73,7 @@ class SmppConfig(_Base, tag="smpp", tag_field="kind"):
     weight: PosInt = 1
 
 
-class ModemConfig(_Base, tag="modem", tag_field="kind"):
+class ModemConfig(_Base, tag="modem", tag_field="kind", kw_only=True):
     name: str
     device: str
     baud: PosInt = 115200
@@ -100,7 +100,7 @@ LinkConfig = SimConfig | SmppConfig | ModemConfig
 class UnsolicitedConfig(_Base):
     """Where replies that no campaign can claim go, and the optional intro reply."""
 
-    inbox: list[str] = ["office:default"]   # "office:NAME" or "agent:USER"
+    inbox: list[str] = msgspec.field(default_factory=lambda: ["office:default"])  # "office:NAME" | "agent:USER"
     intro_reply: str | None = None
 
 
