@@ -173,6 +173,6 @@ def test_split_properties(text: str) -> None:
             assert gsm7.decode(data) == part  # no dangling ESC
         else:
             assert len(data) == 2 * units(part, enc)
-            assert data.decode("utf-16-be") == part.encode("utf-16-be", "surrogatepass").decode(
+            assert data.decode("utf-16-be", "surrogatepass") == part.encode("utf-16-be", "surrogatepass").decode(
                 "utf-16-be", "surrogatepass"
             )
