@@ -43,6 +43,7 @@ class SimConfig(_Base, tag="sim", tag_field="kind", kw_only=True):
     reply_delay_s: NonNeg = 5.0
     replies: list[str] = msgspec.field(default_factory=lambda: ["Yes", "No", "Thanks!", "Who is this?", "STOP"])
     price_per_segment: NonNeg = 0.0
+    weight: PosInt = 1
     seed: int | None = None          # deterministic outcomes for tests
 
 
@@ -112,6 +113,7 @@ class NumberConfig(_Base):
     daily_cap: PosInt | None = None
     reusable: bool = True
     enabled: bool = True
+    routing: Literal["order", "weight"] = "order"
     office: str = "default"
     unsolicited: UnsolicitedConfig = UnsolicitedConfig()
 
@@ -242,7 +244,6 @@ def _check(cfg: Config) -> None:
             raise ConfigError("one of password or password_file is required", f"links[{i}]")
         if isinstance(link, SimConfig) and link.delivered + link.undelivered + link.rejected > 1.0001:
             raise ConfigError("delivered + undelivered + rejected must not exceed 1", f"links[{i}]")
-    modem_numbers = {lk.name: lk.number for lk in cfg.links if isinstance(lk, ModemConfig)}
     seen: set[str] = set()
     for i, number in enumerate(cfg.numbers):
         if number.address in seen:
@@ -253,8 +254,6 @@ def _check(cfg: Config) -> None:
         for j, name in enumerate(number.links):
             if name not in names:
                 raise ConfigError(f"unknown link {name!r}", f"numbers[{i}].links[{j}]")
-            if name in modem_numbers and len(number.links) > 1:
-                raise ConfigError("a modem's number belongs to that modem alone", f"numbers[{i}].links")
         for j, target in enumerate(number.unsolicited.inbox):
             if not re.fullmatch(r"(office|agent):[\w.@-]+", target):
                 raise ConfigError("expected 'office:NAME' or 'agent:USER'", f"numbers[{i}].unsolicited.inbox[{j}]")

@@ -1,0 +1,287 @@
+"""The outbox loop: durable rows -> paced claims -> link windows -> persisted results.
+
+One *lane* task per sender number. A lane waits until its number's token bucket, its link's
+bucket and window all have room, then claims (in one transaction) only as many segments as can go
+*right now*, highest priority first. Claiming no more than can be sent at once is what keeps an
+agent's reply from queueing behind a bulk campaign, and what bounds the messages a crash can leave
+"maybe sent" to the link's window. Results are posted to the store's writer without waiting for
+the commit (group commit), and a claimed message stays ``sending`` in the database until its
+result is committed, so the next message to the same recipient cannot overtake it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import trio
+
+from ..config import Config, NumberConfig
+from ..links.base import OutSegment, SubmitResult
+from ..models import Encoding, LinkState
+from ..store import messages as mq
+from ..store.store import Store, Tx
+from .pacing import TokenBucket, backoff
+from .router import LinkRuntime, Router
+
+log = logging.getLogger(__name__)
+MAX_CLAIM = 500
+
+
+class Lane:
+    def __init__(self, number: NumberConfig, now: float) -> None:
+        self.number = number
+        self.bucket = TokenBucket(number.rate, number.burst, now)
+        self.enabled = number.enabled
+        self.day = ""
+        self.used_today = 0
+        self.cap_reported = ""
+        self.wake = trio.Event()
+
+    def kick(self) -> None:
+        self.wake.set()
+
+    def reconfigure(self, number: NumberConfig) -> None:
+        self.number = number
+        self.bucket.set_rate(number.rate, number.burst)
+        self.kick()
+
+
+def _utc_day(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+class Dispatcher:
+    def __init__(self, cfg: Config, store: Store, links: dict[str, LinkRuntime],
+                 clock: Callable[[], float] = trio.current_time) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.links = links
+        self.router = Router(links)
+        self.clock = clock
+        now = clock()
+        self.lanes = {n.address: Lane(n, now) for n in cfg.numbers}
+        self.draining = False
+        self.in_flight = 0
+        self._idle = trio.Event()
+        self._idle.set()
+
+    # ---- control -----------------------------------------------------------------------------
+
+    def kick(self, sender: str | None = None) -> None:
+        """Wake lanes after a commit that made work claimable (sync: callable from after_commit)."""
+        if sender is None:
+            for lane in self.lanes.values():
+                lane.kick()
+        elif sender in self.lanes:
+            self.lanes[sender].kick()
+
+    def reconfigure(self, cfg: Config) -> None:
+        """SIGHUP: new rates, bursts, caps, enabled flags; lanes for new numbers start on restart."""
+        self.cfg = cfg
+        for number in cfg.numbers:
+            if number.address in self.lanes:
+                self.lanes[number.address].reconfigure(number)
+
+    def number_state(self, address: str) -> dict[str, object]:
+        lane = self.lanes.get(address)
+        if lane is None:
+            return {"known": False}
+        cap = lane.number.daily_cap
+        return {"known": True, "links_up": self.router.any_up(lane.number), "enabled": lane.enabled,
+                "used_today": lane.used_today, "cap_reached": bool(cap and lane.used_today >= cap)}
+
+    async def drain(self, grace_s: float) -> bool:
+        """Stop claiming and wait for in-flight submits to finish. True when drained in time."""
+        self.draining = True
+        self.kick()
+        with trio.move_on_after(grace_s):
+            await self._idle.wait()
+            return True
+        return False
+
+    # ---- tasks -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        usage = await self.store.read(_usage_today, _utc_day(self.store.clock()))
+        for address, used in usage.items():
+            if address in self.lanes:
+                self.lanes[address].used_today = used
+                self.lanes[address].day = _utc_day(self.store.clock())
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for lane in self.lanes.values():
+                nursery.start_soon(self._lane, lane)
+            nursery.start_soon(self._housekeeping)
+            task_status.started()
+
+    async def _housekeeping(self) -> None:
+        """Expire stale messages of lanes that are not claiming (links down), recover rates."""
+        while True:
+            n = await self.store.run(mq.expire_due)
+            if n:
+                log.info("expired %d queued messages past their TTL", n)
+            now = self.clock()
+            for lr in self.links.values():
+                was = lr.adaptive.throttled
+                lr.tick(now)
+                if was and not lr.adaptive.throttled and lr.status.state is LinkState.THROTTLED:
+                    lr.notify()
+            await trio.sleep(2.0)
+
+    async def _lane(self, lane: Lane) -> None:
+        sender = lane.number.address
+        while True:
+            if self.draining:
+                await trio.sleep_forever()
+            if not lane.enabled or not lane.number.enabled:
+                lane.wake = trio.Event()
+                await lane.wake.wait()
+                continue
+            lr = self.router.pick(lane.number)
+            if lr is None:
+                await self.router.wait_change(lane.number, timeout=5.0)
+                continue
+            now = self.clock()
+            wait = max(lane.bucket.wait(1, now), lr.bucket.wait(1, now))
+            if wait > 0:
+                await trio.sleep(wait)
+                continue
+            day = _utc_day(self.store.clock())
+            if day != lane.day:
+                lane.day, lane.used_today = day, 0
+            cap = lane.number.daily_cap
+            cap_left = (cap - lane.used_today) if cap else MAX_CLAIM
+            if cap_left <= 0:
+                await self._cap_reached(lane, day)
+                continue
+            budget = min(lane.bucket.available(now), lr.bucket.available(now), lr.free, cap_left, MAX_CLAIM)
+            lane.wake = trio.Event()
+            claimed = await self.store.run(_claim, sender, max(1, budget), day)
+            if not claimed:
+                # Work that is merely blocked (an earlier message to the same recipient is in
+                # flight) is released by a kick after commit; only retry backoffs need a timer.
+                next_due = await self.store.read(_next_due, sender, self.store.clock())
+                left = None if next_due is None else next_due - self.store.clock()
+                timeout = 30.0 if left is None or left <= 0 else max(0.05, left)
+                with trio.move_on_after(min(timeout, 30.0)):
+                    await lane.wake.wait()
+                continue
+            for m in claimed:
+                cost = len(m.pending)
+                lane.bucket.take(cost, now)
+                lr.bucket.take(cost, now)
+                lane.used_today += cost
+                lr.in_flight += 1
+                self._busy(+1)
+                self._nursery.start_soon(self._send_message, lane, lr, m)
+
+    async def _cap_reached(self, lane: Lane, day: str) -> None:
+        if lane.cap_reported != day:
+            lane.cap_reported = day
+            await self.store.run(_emit, "number.cap_reached",
+                                 {"number": lane.number.address, "cap": lane.number.daily_cap})
+        tomorrow = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+        with trio.move_on_after(max(1.0, tomorrow.timestamp() - self.store.clock())):
+            lane.wake = trio.Event()
+            await lane.wake.wait()
+
+    def _busy(self, delta: int) -> None:
+        self.in_flight += delta
+        if self.in_flight == 0:
+            self._idle.set()
+        elif delta > 0 and self._idle.is_set():
+            self._idle = trio.Event()
+
+    async def _send_message(self, lane: Lane, lr: LinkRuntime, m: mq.Claimed) -> None:
+        sent: list[mq.SegResult] = []
+        failure: SubmitResult | None = None
+        failed_seg = 0
+        try:
+            now_db = self.store.clock()
+            validity = int(m.expires_at - now_db) if m.expires_at else None
+            enc = Encoding(m.encoding)
+            if getattr(lr.link, "whole_messages", False) and m.count > 1:
+                first = m.pending[0]
+                parts = [(first[0], 1, m.text)]
+                count = 1
+            else:
+                parts, count = m.pending, m.count
+            for seg_id, idx, text in parts:
+                res = await lr.link.submit(OutSegment(
+                    segment_id=seg_id, message_id=m.id, sender=m.sender, recipient=m.recipient, index=idx,
+                    count=count, ref=m.ref, encoding=enc, text=text,
+                    validity_s=max(1, validity) if validity is not None else None))
+                if not res.ok:
+                    failure, failed_seg = res, seg_id
+                    break
+                lr.record_sent(self.clock())
+                sent.append(mq.SegResult(seg_id, m.id, lr.name, True, res.carrier_id, submitted_at=self.store.clock()))
+                if len(parts) == 1 and len(m.pending) > 1:   # whole message went in one PDU
+                    sent.extend(mq.SegResult(s[0], m.id, lr.name, True, res.carrier_id,
+                                             submitted_at=self.store.clock()) for s in m.pending[1:])
+            await self.store.post(self._finish_op(lane, lr, m, sent, failure, failed_seg))
+        finally:
+            lr.in_flight -= 1
+            lr.notify()
+            self._busy(-1)
+            lane.kick()
+
+    def _finish_op(self, lane: Lane, lr: LinkRuntime, m: mq.Claimed, sent: list[mq.SegResult],
+                   failure: SubmitResult | None, failed_seg: int):
+        q = self.cfg.queue
+        if failure is not None and failure.throttle:
+            lr.on_throttle(self.clock())
+            if lr.status.state is not LinkState.THROTTLED:
+                lr.status = type(lr.status)(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
+                                            reason=failure.error_code or "throttled", detail=lr.status.detail)
+        dispatcher = self
+
+        def op(tx: Tx) -> None:
+            for r in sent:
+                mq.segment_sent(tx, r)
+            if failure is None:
+                mq.message_submitted(tx, m.id, lr.name)
+            elif failure.error_code == "link_down" and not sent:
+                mq.release(tx, m.id, f"{lr.name} down before submit")
+                tx.db.execute("UPDATE messages SET not_before = ? WHERE id = ?", (tx.now + 0.5, m.id))
+            else:
+                attempts = m.attempts + 1
+                give_up = failure.transient and attempts >= q.max_attempts
+                if failure.throttle:
+                    delay = 1.0 / max(lr.adaptive.current or 1.0, 0.1)
+                else:
+                    delay = backoff(attempts, q.retry_min_s, q.retry_max_s, jitter=0.5)
+                r = mq.SegResult(failed_seg, m.id, lr.name, False, None, failure.error_code,
+                                 failure.error_text, failure.transient)
+                mq.segment_failed(tx, r, retry_at=tx.now + delay, give_up=give_up,
+                                  duplicate_risk=failure.error_code == "timeout")
+            tx.after_commit(lambda: dispatcher.kick(m.sender))
+
+        return op
+
+
+def _claim(tx: Tx, sender: str, budget: int, day: str) -> list[mq.Claimed]:
+    claimed = mq.claim(tx, sender, budget)
+    if claimed:
+        used = sum(len(c.pending) for c in claimed)
+        tx.db.execute(
+            "INSERT INTO daily_usage(number, day, segments) VALUES (?, ?, ?)"
+            " ON CONFLICT(number, day) DO UPDATE SET segments = segments + excluded.segments",
+            (sender, day, used))
+    return claimed
+
+
+def _usage_today(db, day: str) -> dict[str, int]:
+    return {r[0]: r[1] for r in db.execute("SELECT number, segments FROM daily_usage WHERE day = ?", (day,))}
+
+
+def _next_due(db, sender: str, now: float) -> float | None:
+    row = db.execute("SELECT min(not_before) FROM messages WHERE state = 'queued' AND sender = ? AND not_before > ?",
+                     (sender, now)).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def _emit(tx: Tx, type_: str, data: dict) -> None:
+    tx.emit(type_, **data)

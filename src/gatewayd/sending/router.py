@@ -1,0 +1,109 @@
+"""Which link carries a number's next message, and the per-link runtime state the choice uses.
+
+Rule (documented in the README): a number's ``links`` are in priority order. With
+``routing = "order"`` the first link that is up, enabled and has a free window slot is used, so
+traffic fails over to the next link when one is down and spills over when the first is saturated;
+it returns to the first as soon as that link is back. With ``routing = "weight"`` traffic is spread
+over every healthy link in proportion to its ``weight`` (least in-flight per weight wins).
+A message is bound to one link for one submit attempt: failover never submits the same message
+twice (a link that is down answers ``link_down`` without sending anything).
+"""
+
+from __future__ import annotations
+
+import time
+
+import trio
+
+from ..config import LinkConfig, NumberConfig
+from ..links.base import Link, LinkStatus
+from ..models import LinkState
+from .pacing import AdaptiveRate, TokenBucket
+
+
+class LinkRuntime:
+    """A link plus what the dispatcher tracks about it: window use, pacing, health."""
+
+    def __init__(self, link: Link, cfg: LinkConfig, now: float) -> None:
+        self.link = link
+        self.cfg = cfg
+        self.name = cfg.name
+        self.window = max(1, link.window)
+        self.in_flight = 0
+        self.enabled = cfg.enabled
+        max_tps = getattr(cfg, "max_tps", None)
+        per_min = getattr(cfg, "max_per_minute", None)
+        if max_tps is None and per_min:
+            max_tps = per_min / 60.0
+        self.adaptive = AdaptiveRate(max_tps)
+        self.bucket = TokenBucket(max_tps, max(1, int(max_tps or 1)), now)
+        self.status = LinkStatus(link=cfg.name, kind=link.kind, state=LinkState.STARTING)
+        self.sent_times: list[float] = []
+        self.changed = trio.Event()     # set when a slot frees or the state changes
+
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.link.is_up
+
+    @property
+    def free(self) -> int:
+        return self.window - self.in_flight
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def on_throttle(self, now: float) -> None:
+        rate = self.adaptive.on_throttle(now, self.recent_rate(now))
+        self.bucket.set_rate(rate, max(1, int(rate)))
+
+    def tick(self, now: float) -> None:
+        before = self.adaptive.current
+        after = self.adaptive.tick(now)
+        if after != before:
+            self.bucket.set_rate(after, max(1, int(after)) if after else None)
+
+    def record_sent(self, now: float) -> None:
+        self.sent_times.append(now)
+        if len(self.sent_times) > 5000:
+            del self.sent_times[:2500]
+
+    def recent_rate(self, now: float, window: float = 10.0) -> float:
+        return sum(1 for t in self.sent_times if t > now - window) / window
+
+    def sent_last(self, now: float, seconds: float = 60.0) -> int:
+        return sum(1 for t in self.sent_times if t > now - seconds)
+
+
+class Router:
+    def __init__(self, links: dict[str, LinkRuntime]) -> None:
+        self.links = links
+
+    def candidates(self, number: NumberConfig) -> list[LinkRuntime]:
+        return [self.links[n] for n in number.links if n in self.links and self.links[n].usable]
+
+    def pick(self, number: NumberConfig) -> LinkRuntime | None:
+        healthy = [lr for lr in self.candidates(number) if lr.free > 0]
+        if not healthy:
+            return None
+        if getattr(number, "routing", "order") == "weight":
+            return min(healthy, key=lambda lr: (lr.in_flight + 1) / getattr(lr.cfg, "weight", 1))
+        return healthy[0]
+
+    def any_up(self, number: NumberConfig) -> bool:
+        return bool(self.candidates(number))
+
+    async def wait_change(self, number: NumberConfig, timeout: float) -> None:
+        """Sleep until one of the number's links frees a slot or changes state."""
+        events = [self.links[n].changed for n in number.links if n in self.links]
+        with trio.move_on_after(timeout):
+            async with trio.open_nursery() as nursery:
+                for ev in events:
+                    async def waiter(ev: trio.Event = ev) -> None:
+                        await ev.wait()
+                        nursery.cancel_scope.cancel()
+                    nursery.start_soon(waiter)
+
+
+def now() -> float:
+    return time.time()

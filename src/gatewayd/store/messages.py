@@ -1,0 +1,426 @@
+"""The send queue as sync operations over one transaction (run through ``Store.run``).
+
+Rules that live here because they must hold in the database, not just in memory:
+- per-recipient order: a message is claimable only when no earlier message from the same sender to
+  the same recipient is still queued or sending (a message waiting on retry blocks later ones);
+- TTL: a message whose expiry passed while queued becomes ``expired`` and is never claimed;
+- a segment's carrier id is stored with its submit result, and a receipt that arrived earlier
+  (kept as unmatched) is applied at that moment;
+- one logical status per message, aggregated from its segments.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from typing import Any, Iterable
+
+import msgspec
+
+from ..models import MsgState, Priority, ReceiptStat, UNDELIVERED_STATS
+from ..sending import segments as seg_mod
+from .store import Tx
+
+
+class NewMessage(msgspec.Struct, kw_only=True):
+    sender: str
+    recipient: str
+    text: str
+    priority: Priority = Priority.TRANSACTIONAL
+    ttl_s: float | None = None
+    key: str | None = None
+    source: str = "api"
+    created_by: str | None = None
+    campaign_id: int | None = None
+    contact_id: int | None = None
+    conversation_id: int | None = None
+    step: int | None = None
+    state: MsgState = MsgState.QUEUED      # campaigns enqueue suppressed contacts as unreachable
+    error_text: str | None = None
+    not_before: float = 0.0
+
+
+class Claimed(msgspec.Struct):
+    """A message handed to the dispatcher, with the segments still to submit."""
+
+    id: int
+    sender: str
+    recipient: str
+    text: str
+    encoding: str
+    count: int
+    ref: int
+    expires_at: float | None
+    attempts: int
+    possible_duplicate: bool
+    pending: list[tuple[int, int, str]]    # (segment_id, index, text)
+
+
+def _history(tx: Tx, message_id: int, state: str, detail: str = "") -> None:
+    tx.db.execute(
+        "INSERT INTO message_history(message_id, at, state, detail) VALUES (?, ?, ?, ?)",
+        (message_id, tx.now, state, detail),
+    )
+
+
+def _event(tx: Tx, row: sqlite3.Row | dict, state: str, **extra: Any) -> None:
+    tx.emit(
+        "message.state",
+        id=row["id"], state=state, sender=row["sender"], recipient=row["recipient"],
+        campaign_id=row["campaign_id"], **extra,
+    )
+
+
+def set_state(tx: Tx, message_id: int, state: MsgState | str, detail: str = "", **cols: Any) -> None:
+    """Move one message to ``state`` with history and an event; extra columns updated too."""
+    state = MsgState(state).value
+    sets = ", ".join(f"{k} = ?" for k in cols)
+    tx.db.execute(
+        f"UPDATE messages SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE id = ?",
+        (state, tx.now, *cols.values(), message_id),
+    )
+    row = tx.db.execute(
+        "SELECT id, sender, recipient, campaign_id, error_code, error_text FROM messages WHERE id = ?",
+        (message_id,),
+    ).fetchone()
+    _history(tx, message_id, state, detail)
+    _event(tx, row, state, error_code=row["error_code"], error_text=row["error_text"])
+    for hook in FINAL_HOOKS if MsgState(state) in _HOOKED else ():
+        hook(tx, message_id, MsgState(state))
+
+
+#: Sync callbacks ``(tx, message_id, state)`` run inside the transaction when a message reaches
+#: a state campaigns care about (auto-unsubscribe counts failures, multi-step scripts advance).
+FINAL_HOOKS: list[Any] = []
+_HOOKED = {MsgState.SENT, MsgState.DELIVERED, MsgState.UNDELIVERED, MsgState.FAILED, MsgState.EXPIRED,
+           MsgState.UNREACHABLE, MsgState.IGNORED, MsgState.CANCELLED}
+
+
+def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
+    """Insert messages (and their segments). Returns (id, was_duplicate) per item: an idempotency
+    key seen before returns the first message instead of creating another."""
+    out = []
+    db = tx.db
+    for m in items:
+        if m.key is not None:
+            row = db.execute("SELECT id FROM messages WHERE key = ?", (m.key,)).fetchone()
+            if row is not None:
+                out.append((row["id"], True))
+                continue
+        encoding = seg_mod.choose_encoding(m.text)
+        parts = seg_mod.split(m.text, encoding)
+        expires = tx.now + m.ttl_s if m.ttl_s else None
+        cur = db.execute(
+            """INSERT INTO messages(key, sender, recipient, text, priority, state, encoding, segments, ref,
+                 created_at, updated_at, expires_at, not_before, source, created_by, campaign_id, contact_id,
+                 conversation_id, step, error_text)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (m.key, m.sender, m.recipient, m.text, int(m.priority), m.state.value, encoding.value, len(parts),
+             random.randrange(1, 65536), tx.now, tx.now, expires, m.not_before, m.source, m.created_by,
+             m.campaign_id, m.contact_id, m.conversation_id, m.step, m.error_text),
+        )
+        mid = cur.lastrowid
+        seg_state = m.state.value
+        db.executemany(
+            "INSERT INTO segments(message_id, idx, text, state) VALUES (?, ?, ?, ?)",
+            [(mid, i, part, seg_state) for i, part in enumerate(parts, 1)],
+        )
+        _history(tx, mid, m.state.value, m.error_text or "")
+        tx.emit("message.state", id=mid, state=m.state.value, sender=m.sender, recipient=m.recipient,
+                campaign_id=m.campaign_id, segments=len(parts))
+        if m.state is not MsgState.QUEUED:
+            for hook in FINAL_HOOKS:
+                hook(tx, mid, m.state)
+        out.append((mid, False))
+    return out
+
+
+_CLAIM_SQL = """
+SELECT m.id, m.sender, m.recipient, m.text, m.encoding, m.segments, m.ref, m.expires_at, m.attempts,
+       m.possible_duplicate, m.campaign_id
+FROM messages m
+WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ?
+  AND NOT EXISTS (SELECT 1 FROM messages p
+                  WHERE p.sender = m.sender AND p.recipient = m.recipient AND p.id < m.id
+                    AND p.state IN ('queued', 'sending'))
+ORDER BY m.priority DESC, m.id
+LIMIT ?
+"""
+
+
+def claim(tx: Tx, sender: str, max_segments: int, scan: int = 200) -> list[Claimed]:
+    """Mark up to ``max_segments`` worth of ready messages from ``sender`` as sending, highest
+    priority first. Expired ones met on the way are expired instead of sent."""
+    out: list[Claimed] = []
+    budget = max_segments
+    for row in tx.db.execute(_CLAIM_SQL, (sender, tx.now, scan)).fetchall():
+        if row["expires_at"] is not None and row["expires_at"] <= tx.now:
+            expire(tx, row["id"])
+            continue
+        pending = tx.db.execute(
+            "SELECT id, idx, text FROM segments WHERE message_id = ? AND state IN ('queued', 'sending')"
+            " ORDER BY idx",
+            (row["id"],),
+        ).fetchall()
+        cost = len(pending)
+        if out and cost > budget:
+            break
+        tx.db.execute(
+            "UPDATE segments SET state = 'sending' WHERE message_id = ? AND state = 'queued'", (row["id"],)
+        )
+        set_state(tx, row["id"], MsgState.SENDING)
+        out.append(Claimed(row["id"], row["sender"], row["recipient"], row["text"], row["encoding"],
+                           row["segments"], row["ref"], row["expires_at"], row["attempts"],
+                           bool(row["possible_duplicate"]), [tuple(p) for p in pending]))
+        budget -= cost
+        if budget <= 0:
+            break
+    return out
+
+
+def expire(tx: Tx, message_id: int) -> None:
+    tx.db.execute("UPDATE segments SET state = 'expired' WHERE message_id = ? AND state IN ('queued','sending')",
+                  (message_id,))
+    set_state(tx, message_id, MsgState.EXPIRED, "TTL passed while queued",
+              error_code="expired", error_text="TTL passed while queued")
+
+
+def expire_due(tx: Tx, limit: int = 1000) -> int:
+    ids = [r[0] for r in tx.db.execute(
+        "SELECT id FROM messages WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
+        (tx.now, limit))]
+    for mid in ids:
+        expire(tx, mid)
+    return len(ids)
+
+
+class SegResult(msgspec.Struct):
+    """What the dispatcher learned about one segment."""
+
+    segment_id: int
+    message_id: int
+    link: str
+    ok: bool
+    carrier_id: str | None = None
+    error_code: str | None = None
+    error_text: str | None = None
+    transient: bool = False
+    submitted_at: float = 0.0
+
+
+def segment_sent(tx: Tx, r: SegResult) -> None:
+    tx.db.execute(
+        "UPDATE segments SET state = 'sent', carrier_id = ?, link = ?, submitted_at = ?, error_code = NULL,"
+        " error_text = NULL WHERE id = ?",
+        (r.carrier_id, r.link, r.submitted_at or tx.now, r.segment_id),
+    )
+    if r.carrier_id:
+        # A receipt that overtook its submit_sm_resp is waiting unmatched: apply it now.
+        for rc in tx.db.execute(
+            "SELECT * FROM receipts WHERE segment_id IS NULL AND (carrier_id = ? OR instr(alt_ids, ?) > 0)",
+            (r.carrier_id, "|" + r.carrier_id + "|"),
+        ).fetchall():
+            _apply_receipt_to(tx, rc, r.segment_id)
+
+
+def message_submitted(tx: Tx, message_id: int, link: str) -> None:
+    """All pending segments were accepted: aggregate (receipts may already have come)."""
+    tx.db.execute("UPDATE messages SET link = ?, attempts = attempts + 1, error_code = NULL, error_text = NULL"
+                  " WHERE id = ?", (link, message_id))
+    aggregate(tx, message_id, f"accepted by {link}")
+
+
+def segment_failed(tx: Tx, r: SegResult, *, retry_at: float | None, give_up: bool, duplicate_risk: bool) -> None:
+    """A submit failed: retry later (the message goes back to queued, still blocking later
+    messages to the same recipient) or fail the whole message with the reason."""
+    if r.transient and not give_up:
+        tx.db.execute("UPDATE segments SET state = 'queued', error_code = ?, error_text = ? WHERE id = ?",
+                      (r.error_code, r.error_text, r.segment_id))
+        tx.db.execute("UPDATE segments SET state = 'queued' WHERE message_id = ? AND state = 'sending'",
+                      (r.message_id,))
+        extra = {"possible_duplicate": 1} if duplicate_risk else {}
+        set_state(tx, r.message_id, MsgState.QUEUED, f"retry: {r.error_code} {r.error_text or ''}".strip(),
+                  not_before=retry_at or tx.now, attempts=_attempts(tx, r.message_id) + 1,
+                  error_code=r.error_code, error_text=r.error_text, **extra)
+        return
+    tx.db.execute("UPDATE segments SET state = 'failed', error_code = ?, error_text = ?, link = ? WHERE id = ?",
+                  (r.error_code, r.error_text, r.link, r.segment_id))
+    tx.db.execute("UPDATE segments SET state = 'failed' WHERE message_id = ? AND state IN ('queued','sending')",
+                  (r.message_id,))
+    reason = r.error_text or r.error_code or "rejected"
+    if give_up and r.transient:
+        reason = f"gave up after retries: {reason}"
+    set_state(tx, r.message_id, MsgState.FAILED, reason, error_code=r.error_code, error_text=reason, link=r.link)
+
+
+def _attempts(tx: Tx, message_id: int) -> int:
+    return tx.db.execute("SELECT attempts FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+
+
+def release(tx: Tx, message_id: int, reason: str) -> None:
+    """Give a claimed message back untouched (link went down before anything was submitted)."""
+    tx.db.execute("UPDATE segments SET state = 'queued' WHERE message_id = ? AND state = 'sending'", (message_id,))
+    set_state(tx, message_id, MsgState.QUEUED, reason)
+
+
+def aggregate(tx: Tx, message_id: int, detail: str = "") -> str:
+    """One logical status from the segments: delivered when all are, undelivered when any is."""
+    states = [r[0] for r in tx.db.execute("SELECT state FROM segments WHERE message_id = ?", (message_id,))]
+    current = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+    if "failed" in states:
+        new = MsgState.FAILED.value
+    elif "undelivered" in states:
+        new = MsgState.UNDELIVERED.value
+    elif states and all(s == "delivered" for s in states):
+        new = MsgState.DELIVERED.value
+    elif states and all(s in ("sent", "delivered") for s in states):
+        new = MsgState.SENT.value
+    else:
+        return current
+    if new != current:
+        extra: dict[str, Any] = {}
+        if new == MsgState.UNDELIVERED.value:
+            row = tx.db.execute(
+                "SELECT receipt_stat, error_code FROM segments WHERE message_id = ? AND state = 'undelivered'"
+                " LIMIT 1", (message_id,)).fetchone()
+            extra = {"error_code": row["error_code"], "error_text": f"receipt {row['receipt_stat']}"}
+        set_state(tx, message_id, new, detail, **extra)
+    return new
+
+
+# ---- receipts -------------------------------------------------------------------------------
+
+MATCH_WINDOW_S = 7 * 86400.0
+
+
+def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | None, done_at: float | None,
+                   recipient: str | None, raw: str, alt_ids: tuple[str, ...] = ()) -> int | None:
+    """Store a receipt and apply it to its segment if one matches. Returns the message id or None
+    (kept as unmatched: a later submit result with that id will claim it)."""
+    cur = tx.db.execute(
+        "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at, raw)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (link, carrier_id, "|" + "|".join(alt_ids) + "|" if alt_ids else "", recipient, stat, err, done_at,
+         tx.now, raw),
+    )
+    rc = tx.db.execute("SELECT * FROM receipts WHERE id = ?", (cur.lastrowid,)).fetchone()
+    seg_id = _match(tx, link, (carrier_id, *alt_ids), recipient)
+    if seg_id is None:
+        tx.emit("receipt", matched=False, link=link, carrier_id=carrier_id, stat=stat, err=err)
+        return None
+    return _apply_receipt_to(tx, rc, seg_id)
+
+
+def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> int | None:
+    qs = ",".join("?" * len(ids))
+    rows = tx.db.execute(
+        f"""SELECT s.id, s.link, s.submitted_at, m.recipient FROM segments s JOIN messages m ON m.id = s.message_id
+            WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DESC""",
+        (*ids, tx.now - MATCH_WINDOW_S),
+    ).fetchall()
+    if recipient is not None:   # modems: TP-MR wraps at 256, so the recipient must agree too
+        rows = [r for r in rows if r["recipient"] == recipient]
+    same_link = [r for r in rows if r["link"] == link]
+    if same_link:
+        return same_link[0]["id"]
+    return rows[0]["id"] if len(rows) == 1 else None
+
+
+def _apply_receipt_to(tx: Tx, rc: sqlite3.Row, segment_id: int) -> int:
+    tx.db.execute("UPDATE receipts SET segment_id = ? WHERE id = ?", (segment_id, rc["id"]))
+    seg = tx.db.execute("SELECT message_id, idx, state, submitted_at FROM segments WHERE id = ?",
+                        (segment_id,)).fetchone()
+    stat = rc["stat"]
+    try:
+        rstat = ReceiptStat(stat)
+    except ValueError:
+        rstat = ReceiptStat.UNKNOWN
+    if rstat is ReceiptStat.DELIVRD:
+        new_state = "delivered"
+    elif rstat in UNDELIVERED_STATS:
+        new_state = "undelivered"
+    else:
+        new_state = None   # ENROUTE / ACCEPTD: intermediate, keep "sent"
+    if new_state and seg["state"] in ("sent", "sending", "delivered", "undelivered"):
+        tx.db.execute(
+            "UPDATE segments SET state = ?, receipt_stat = ?, done_at = ?, error_code = ? WHERE id = ?",
+            (new_state, stat, rc["done_at"] or tx.now, rc["err"] if new_state == "undelivered" else None, segment_id),
+        )
+    else:
+        tx.db.execute("UPDATE segments SET receipt_stat = ? WHERE id = ?", (stat, segment_id))
+    latency = tx.now - seg["submitted_at"] if seg["submitted_at"] else None
+    tx.emit("receipt", matched=True, message_id=seg["message_id"], segment=seg["idx"], stat=stat,
+            err=rc["err"], link=rc["link"], carrier_id=rc["carrier_id"], latency_s=latency)
+    mstate = tx.db.execute("SELECT state FROM messages WHERE id = ?", (seg["message_id"],)).fetchone()[0]
+    if mstate not in ("sending", "queued"):
+        aggregate(tx, seg["message_id"], f"receipt {stat}")
+    return seg["message_id"]
+
+
+# ---- crash recovery -------------------------------------------------------------------------
+
+
+def recover(tx: Tx, policy: str) -> dict[str, int]:
+    """Resolve messages left in ``sending`` by a crash. Their submit may or may not have reached
+    the carrier. ``resend`` (default): queue again, flagged possible duplicate; ``fail``: fail
+    with the reason; ``assume_sent``: count them as sent (unconfirmed)."""
+    counts = {"resent": 0, "failed": 0, "assumed_sent": 0}
+    ids = [r[0] for r in tx.db.execute("SELECT id FROM messages WHERE state = 'sending'")]
+    for mid in ids:
+        if policy == "fail":
+            tx.db.execute("UPDATE segments SET state = 'failed' WHERE message_id = ? AND state = 'sending'", (mid,))
+            set_state(tx, mid, MsgState.FAILED, "outcome unknown after restart", error_code="crash",
+                      error_text="outcome unknown after restart (crash_policy=fail)", possible_duplicate=1)
+            counts["failed"] += 1
+        elif policy == "assume_sent":
+            tx.db.execute("UPDATE segments SET state = 'sent' WHERE message_id = ? AND state = 'sending'", (mid,))
+            tx.db.execute("UPDATE messages SET possible_duplicate = 1 WHERE id = ?", (mid,))
+            aggregate(tx, mid, "assumed sent after restart")
+            counts["assumed_sent"] += 1
+        else:
+            tx.db.execute("UPDATE segments SET state = 'queued' WHERE message_id = ? AND state = 'sending'", (mid,))
+            set_state(tx, mid, MsgState.QUEUED, "requeued after restart: possible duplicate", possible_duplicate=1)
+            counts["resent"] += 1
+    if ids:
+        tx.emit("queue.recovered", policy=policy, **counts)
+    return counts
+
+
+def cancel(tx: Tx, message_id: int, who: str) -> str:
+    row = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        from ..errors import NotFound
+        raise NotFound(f"no message {message_id}")
+    if row["state"] != "queued":
+        from ..errors import Conflict
+        raise Conflict(f"message {message_id} is {row['state']}: only queued messages can be cancelled")
+    tx.db.execute("UPDATE segments SET state = 'cancelled' WHERE message_id = ? AND state = 'queued'", (message_id,))
+    set_state(tx, message_id, MsgState.CANCELLED, f"cancelled by {who}")
+    return MsgState.CANCELLED.value
+
+
+RETRYABLE = {"failed", "expired", "undelivered", "cancelled", "ignored"}
+
+
+def retry(tx: Tx, message_id: int, who: str, ttl_s: float) -> str:
+    row = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        from ..errors import NotFound
+        raise NotFound(f"no message {message_id}")
+    if row["state"] not in RETRYABLE:
+        from ..errors import Conflict
+        raise Conflict(f"message {message_id} is {row['state']}: only {', '.join(sorted(RETRYABLE))} can be retried")
+    tx.db.execute("UPDATE segments SET state = 'queued', carrier_id = NULL, error_code = NULL, error_text = NULL,"
+                  " receipt_stat = NULL WHERE message_id = ?", (message_id,))
+    set_state(tx, message_id, MsgState.QUEUED, f"retry requested by {who}", not_before=0, attempts=0,
+              expires_at=tx.now + ttl_s, error_code=None, error_text=None)
+    return MsgState.QUEUED.value
+
+
+def ignore_queued(tx: Tx, where: str, params: tuple, reason: str) -> int:
+    """Mark queued messages matching ``where`` as ignored (sender/link/campaign disabled)."""
+    ids = [r[0] for r in tx.db.execute(f"SELECT id FROM messages WHERE state = 'queued' AND {where}", params)]
+    for mid in ids:
+        tx.db.execute("UPDATE segments SET state = 'ignored' WHERE message_id = ? AND state = 'queued'", (mid,))
+        set_state(tx, mid, MsgState.IGNORED, reason, error_code="ignored", error_text=reason)
+    return len(ids)

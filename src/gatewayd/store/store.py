@@ -1,0 +1,229 @@
+"""The single SQLite store: one writer task with group commit, one reader connection.
+
+Every change goes through :meth:`Store.run`, which queues a sync ``fn(tx)`` for the writer task.
+The writer runs everything queued so far in ONE transaction on a worker thread (each op in its own
+savepoint, so one failing op does not undo the others), commits, and only then wakes the callers,
+publishes the events the ops emitted and runs their after-commit callbacks. A caller that got its
+result back therefore knows its change is durable: that is what lets us acknowledge a client, a
+deliver_sm or an AT+CMGD only after commit, while still committing thousands of changes per fsync.
+
+Reads that may take a while (lists, reports) use a second connection so they never hold the
+writer up (WAL lets readers and the writer proceed together).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import sqlite_utils
+import trio
+
+from . import migrations
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_json = msgspec.json.Encoder()
+
+MAX_BATCH = 2000
+
+
+class Tx:
+    """What a write op sees: the connection, a timestamp, and ways to emit events / defer work."""
+
+    __slots__ = ("db", "now", "_events", "_after")
+
+    def __init__(self, db: sqlite3.Connection, now: float) -> None:
+        self.db = db
+        self.now = now
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._after: list[Callable[[], None]] = []
+
+    def emit(self, type: str, **data: Any) -> None:
+        """Record an event in the durable log (inserted with the op's other changes)."""
+        self._events.append((type, data))
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the Trio thread once the transaction is durable (e.g. wake the dispatcher)."""
+        self._after.append(fn)
+
+
+class _Op:
+    __slots__ = ("fn", "args", "done", "result", "error", "events", "after")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn = fn
+        self.args = args
+        self.done = trio.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.events: list[Any] = []
+        self.after: list[Callable[[], None]] = []
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL" if not readonly else "PRAGMA query_only=1")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-32000")
+    return conn
+
+
+class Store:
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.db: sqlite3.Connection | None = None
+        self.reader: sqlite3.Connection | None = None
+        self._send, self._recv = trio.open_memory_channel[_Op](MAX_BATCH * 10)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._publish: Callable[[list[Any]], None] = lambda events: None
+        self.commits = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open, migrate (sync, before any task runs)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = connect(self.path)
+        migrations.apply(sqlite_utils.Database(self.db))
+        self.reader = connect(self.path, readonly=True)
+
+    def close(self) -> None:
+        for conn in (self.reader, self.db):
+            if conn is not None:
+                conn.close()
+        self.db = self.reader = None
+
+    def set_publisher(self, publish: Callable[[list[Any]], None]) -> None:
+        self._publish = publish
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write op directly (start-up, before the writer task exists)."""
+        op = _Op(fn, args)
+        self._execute([op])
+        self._finish([op])
+        if op.error is not None:
+            raise op.error
+        return op.result
+
+    # ---- the writer ------------------------------------------------------------------------
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Queue a write op and wait until it is committed. Exceptions from ``fn`` propagate."""
+        op = _Op(fn, args)
+        await self._send.send(op)
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+        return op.result
+
+    async def post(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue a write op without waiting for its commit (results the dispatcher learned:
+        ordered after everything queued before, committed with the next group)."""
+        await self._send.send(_Op(fn, args))
+
+    def post_nowait(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._send.send_nowait(_Op(fn, args))
+
+    async def writer(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            batch = [await self._recv.receive()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            # The thread must finish even if we are cancelled: a half-run batch would leave
+            # callers waiting and the connection inside a transaction.
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._execute, batch, self.clock())
+                self._finish(batch)
+
+    def _execute(self, batch: list[_Op], now: float | None = None) -> None:
+        db = self.db
+        assert db is not None, "store not open"
+        now = self.clock() if now is None else now
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for op in batch:
+                tx = Tx(db, now)
+                db.execute("SAVEPOINT op")
+                try:
+                    op.result = op.fn(tx, *op.args)
+                    for type_, data in tx._events:
+                        payload = _json.encode(data)
+                        cur = db.execute(
+                            "INSERT INTO events(at, type, data) VALUES (?, ?, ?)", (now, type_, payload)
+                        )
+                        op.events.append((cur.lastrowid, now, type_, data))
+                    db.execute("RELEASE op")
+                    op.after = tx._after
+                except Exception as exc:  # one op's failure must not undo the others
+                    db.execute("ROLLBACK TO op")
+                    db.execute("RELEASE op")
+                    op.error = exc
+                    op.events = []
+            db.execute("COMMIT")
+            self.commits += 1
+        except BaseException as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            for op in batch:
+                op.error = op.error or exc
+                op.events = []
+                op.after = []
+            log.exception("store transaction failed")
+
+    def _finish(self, batch: list[_Op]) -> None:
+        events = [ev for op in batch for ev in op.events]
+        if events:
+            self._publish(events)
+        for op in batch:
+            for fn in op.after:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("after-commit callback failed")
+            op.done.set()
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only ``fn(conn, *args)`` on the reader connection in a worker thread."""
+        return await trio.to_thread.run_sync(self._read, fn, args, limiter=self._read_limiter)
+
+    def _read(self, fn: Callable[..., T], args: tuple) -> T:
+        conn = self.reader
+        assert conn is not None
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.execute("COMMIT")
+
+    async def backup(self, dest: str) -> int:
+        """Consistent online copy through the SQLite backup API. Returns bytes written."""
+
+        def copy() -> int:
+            target = sqlite3.connect(dest)
+            try:
+                src = sqlite3.connect(str(self.path))
+                try:
+                    src.backup(target, pages=4096)
+                finally:
+                    src.close()
+            finally:
+                target.close()
+            return Path(dest).stat().st_size
+
+        return await trio.to_thread.run_sync(copy)
