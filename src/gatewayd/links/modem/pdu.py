@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 
 from ...sending import gsm7
+from .. import reassembly
 
 DCS_GSM7 = 0x00
 DCS_8BIT = 0x04
@@ -192,26 +193,9 @@ def encode_time(t: datetime) -> bytes:
 
 # --- user data ---------------------------------------------------------------------------------
 
-def build_concat_udh(ref: int, total: int, index: int) -> bytes:
-    """UDH with one concatenation IE: 8-bit reference (IEI 0) when it fits, else 16-bit (IEI 8)."""
-    if ref <= 0xFF:
-        return bytes((5, 0x00, 3, ref, total, index))
-    return bytes((6, 0x08, 4, ref >> 8, ref & 0xFF, total, index))
-
-
-def _parse_udh(udh: bytes) -> Concat | None:
-    pos, concat = 0, None
-    while pos + 2 <= len(udh):
-        iei, ln = udh[pos], udh[pos + 1]
-        body = udh[pos + 2: pos + 2 + ln]
-        if len(body) != ln:
-            raise ValueError("UDH information element truncated")
-        if iei == 0x00 and ln == 3:
-            concat = Concat(ref=body[0], total=body[1], index=body[2])
-        elif iei == 0x08 and ln == 4:
-            concat = Concat(ref=body[0] << 8 | body[1], total=body[2], index=body[3])
-        pos += 2 + ln
-    return concat
+def _concat(header: bytes) -> Concat | None:
+    info, _ = reassembly.parse_udh(bytes((len(header),)) + header)
+    return Concat(**info) if info else None
 
 
 def _alphabet(dcs: int) -> str:
@@ -249,7 +233,7 @@ def _read_ud(data: bytes, pos: int, dcs: int, udhi: bool) -> tuple[str, Concat |
             text = payload[: len(payload) // 2 * 2].decode("utf-16-be", errors="replace")
         else:
             text = payload.decode("latin-1")
-    return text, _parse_udh(header) if udhi else None
+    return text, _concat(header) if udhi else None
 
 
 # --- encode / decode ---------------------------------------------------------------------------
@@ -266,7 +250,7 @@ def encode_submit(
     mr: int = 0,
 ) -> tuple[str, int]:
     """SMS-SUBMIT as the hex string for AT+CMGS and the TPDU length (octets after the SCA)."""
-    udh = build_concat_udh(concat.ref, concat.total, concat.index) if concat else b""
+    udh = reassembly.build_udh(concat.ref, concat.total, concat.index) if concat else b""
     fo = 0x01 | (0x20 if srr else 0) | (0x40 if udh else 0) | (0x10 if validity_s is not None else 0)
     tpdu = bytearray((fo, mr & 0xFF))
     tpdu += encode_address(recipient)
