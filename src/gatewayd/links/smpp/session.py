@@ -1,0 +1,243 @@
+"""One SMPP connection on Trio: bind, a single reader, pending requests, keepalive, unbind.
+
+Shape (ARCHITECTURE.md, "Patterns to copy"): one reader task owns the receive side and routes
+responses to the waiting request by sequence number; writes go through a lock so PDUs never
+interleave; requests carry no timeout of their own, callers wrap them in ``fail_after`` /
+``move_on_after``. The session answers what an ESME must answer by itself (enquire_link, unbind,
+generic_nack for PDUs it cannot parse) and hands deliver_sm/data_sm to ``on_deliver``, answering
+with the status it returns only after it returned, so the SMSC redelivers anything we did not
+commit.
+
+The session's nursery is shielded from outside cancellation: on shutdown the owner still unbinds
+through the live reader (:meth:`unbind`, itself shielded and time-limited) and then calls
+:meth:`close`, which is what stops the tasks. The owner must call :meth:`close` in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import trio
+
+from . import codec
+from .codec import Pdu
+
+log = logging.getLogger("gatewayd.links.smpp")
+
+#: Concurrent deliver_sm/data_sm being handled (committed) before the reader stops reading.
+MAX_INBOUND_IN_FLIGHT = 64
+WRITE_TIMEOUT_S = 10.0
+
+OnDeliver = Callable[[Pdu], Awaitable[int | None]]
+
+
+class SessionClosed(Exception):
+    """The connection is gone. ``written``: the request had been sent before it went."""
+
+    def __init__(self, reason: str, *, written: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.written = written
+
+
+class BindRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"{codec.status_name(status)} {codec.status_text(status)}")
+        self.status = status
+
+
+class _Pending:
+    __slots__ = ("done", "pdu", "written")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.pdu: Pdu | None = None
+        self.written = False
+
+
+class Session:
+    def __init__(self, stream: trio.abc.Stream, *, name: str, on_deliver: OnDeliver,
+                 enquire_link_s: float, response_timeout_s: float, max_pdu: int = codec.MAX_PDU) -> None:
+        self.name = name
+        self._stream = stream
+        self._on_deliver = on_deliver
+        self.enquire_link_s = enquire_link_s
+        self.response_timeout_s = response_timeout_s
+        self._framer = codec.Framer(max_pdu)
+        self._seq = codec.Sequencer()
+        self._pending: dict[int, _Pending] = {}
+        self._send_lock = trio.Lock()
+        self._inbound = trio.Semaphore(MAX_INBOUND_IN_FLIGHT)
+        self._nursery: trio.Nursery | None = None
+        self.closed = trio.Event()
+        self.close_reason = ""
+        self.bound = False
+        self.last_rx = trio.current_time()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Read until :meth:`close`; returns then. Start with ``nursery.start``."""
+        async with trio.open_nursery() as nursery:
+            nursery.cancel_scope.shield = True
+            self._nursery = nursery
+            nursery.start_soon(self._reader)
+            task_status.started()
+            await self.closed.wait()
+            nursery.cancel_scope.cancel()
+
+    def close(self, reason: str) -> None:
+        """Mark the connection dead: waiting requests fail with :class:`SessionClosed`."""
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.bound = False
+        self.closed.set()
+        for slot in self._pending.values():
+            slot.done.set()
+
+    # --- requests -------------------------------------------------------------------------
+
+    async def request(self, build: Callable[[int], bytes]) -> Pdu:
+        """Send ``build(sequence)`` and wait for the response (or generic_nack) to it."""
+        if self.closed.is_set():
+            raise SessionClosed(self.close_reason)
+        seq = self._seq.next()
+        slot = self._pending[seq] = _Pending()
+        try:
+            await self.send(build(seq))
+            slot.written = True
+            await slot.done.wait()
+        except SessionClosed as exc:
+            raise SessionClosed(exc.reason, written=slot.written) from None
+        finally:
+            del self._pending[seq]
+        if slot.pdu is None:
+            raise SessionClosed(self.close_reason, written=True)
+        return slot.pdu
+
+    async def send(self, raw: bytes) -> None:
+        """Write one PDU whole: a cancelled half-write would desynchronise the stream, so the
+        write is shielded and bounded instead."""
+        async with self._send_lock:
+            if self.closed.is_set():
+                raise SessionClosed(self.close_reason)
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(WRITE_TIMEOUT_S) as scope:
+                    try:
+                        await self._stream.send_all(raw)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                        self.close(f"write failed: {exc or type(exc).__name__}")
+                        raise SessionClosed(self.close_reason) from None
+            if scope.cancelled_caught:
+                self.close(f"write stalled for {WRITE_TIMEOUT_S:g}s")
+                raise SessionClosed(self.close_reason)
+
+    async def bind(self, mode: str, *, system_id: str, password: str, system_type: str = "") -> str:
+        """Bind as ``transceiver``/``transmitter``/``receiver``; returns the SMSC's system_id."""
+        pdu = await self.request(partial(codec.bind, mode, system_id=system_id, password=password,
+                                         system_type=system_type))
+        if pdu.command == "generic_nack" or pdu.status != codec.ROK:
+            raise BindRefused(pdu.status or codec.RBINDFAIL)
+        self.bound = True
+        assert self._nursery is not None
+        self._nursery.start_soon(self._keepalive)
+        return pdu.get("system_id", "")
+
+    async def unbind(self, timeout_s: float = 2.0) -> None:
+        """Graceful goodbye; runs even while the caller is being cancelled, for ``timeout_s``."""
+        with trio.CancelScope(shield=True), trio.move_on_after(timeout_s):
+            try:
+                await self.request(partial(codec.empty, "unbind"))
+            except SessionClosed:
+                pass
+        self.close("unbound")
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    async def _keepalive(self) -> None:
+        """enquire_link after ``enquire_link_s`` without hearing from the SMSC; no answer within
+        the response timeout means the peer is stalled: close, the link reconnects."""
+        while not self.closed.is_set():
+            due = self.last_rx + self.enquire_link_s
+            if trio.current_time() < due:
+                await trio.sleep_until(due)
+                continue
+            with trio.move_on_after(self.response_timeout_s) as scope:
+                try:
+                    await self.request(partial(codec.empty, "enquire_link"))
+                except SessionClosed:
+                    return
+            if scope.cancelled_caught:
+                log.warning("%s: no enquire_link_resp within %gs", self.name, self.response_timeout_s)
+                self.close(f"SMSC stalled: no answer to enquire_link within {self.response_timeout_s:g}s")
+                return
+            self.last_rx = trio.current_time()
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                data = await self._stream.receive_some(65536)
+                if not data:
+                    self.close("connection closed by the SMSC")
+                    return
+                self.last_rx = trio.current_time()
+                for raw in self._framer.feed(data):
+                    await self._dispatch(raw)
+        except codec.FramingError as exc:
+            log.error("%s: dropping the connection: %s", self.name, exc)
+            self.close(f"framing error: {exc}")
+        except SessionClosed:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.close(f"connection lost: {exc or type(exc).__name__}")
+
+    async def _dispatch(self, raw: bytes) -> None:
+        try:
+            pdu = codec.decode(raw)
+        except codec.DecodeError as exc:
+            log.warning("%s: undecodable PDU seq=%d: %s: %s", self.name, exc.sequence, exc, raw[:64].hex())
+            if not exc.command_id & 0x80000000:
+                await self.send(codec.generic_nack(exc.sequence, exc.status))
+            return  # a broken response: its request times out and is retried as a possible duplicate
+        if pdu.is_response:
+            slot = self._pending.get(pdu.sequence)
+            if slot is None:
+                log.info("%s: %s seq=%d matches no pending request (late, after a timeout?) %s",
+                         self.name, pdu.command, pdu.sequence, pdu.params)
+            else:
+                slot.pdu = pdu
+                slot.done.set()
+            return
+        match pdu.command:
+            case "enquire_link":
+                await self.send(codec.empty("enquire_link_resp", pdu.sequence))
+            case "unbind":
+                await self.send(codec.empty("unbind_resp", pdu.sequence))
+                self.close("unbound by the SMSC")
+            case "deliver_sm" | "data_sm" | "alert_notification":
+                await self._inbound.acquire()
+                assert self._nursery is not None
+                self._nursery.start_soon(self._handle, pdu)
+            case _:
+                await self.send(codec.generic_nack(pdu.sequence, codec.RINVCMDID))
+
+    async def _handle(self, pdu: Pdu) -> None:
+        """One inbound request: its response goes out only after ``on_deliver`` returned."""
+        try:
+            try:
+                status = await self._on_deliver(pdu)
+            except Exception:
+                log.exception("%s: handling %s seq=%d failed; answering ESME_RX_T_APPN so the SMSC "
+                              "redelivers", self.name, pdu.command, pdu.sequence)
+                status = codec.RX_T_APPN
+            if status is not None and pdu.command != "alert_notification":
+                await self.send(codec.resp_with_id(pdu.command, pdu.sequence, status=status))
+        except SessionClosed:
+            pass
+        finally:
+            self._inbound.release()
