@@ -27,7 +27,7 @@ class OutSegment(msgspec.Struct, frozen=True):
     recipient: str
     index: int          # 1-based
     count: int          # total segments of the message
-    ref: int            # concatenation reference, same for all segments of a message (0..65535)
+    ref: int            # concatenation reference, same for all segments of a message (0..255: 8-bit UDH)
     encoding: Encoding
     text: str
     validity_s: int | None = None   # remaining TTL, for validity_period / TP-VP

@@ -116,7 +116,7 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
                  conversation_id, step, error_text)
                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (m.key, m.sender, m.recipient, m.text, int(m.priority), m.state.value, encoding.value, len(parts),
-             random.randrange(1, 65536), tx.now, tx.now, expires, m.not_before, m.source, m.created_by,
+             random.randrange(0, 256), tx.now, tx.now, expires, m.not_before, m.source, m.created_by,
              m.campaign_id, m.contact_id, m.conversation_id, m.step, m.error_text),
         )
         mid = cur.lastrowid

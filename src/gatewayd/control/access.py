@@ -1,0 +1,67 @@
+"""Who is on the other end of the socket, and what they may do.
+
+Identity is the peer's Unix user (SO_PEERCRED), never something the client claims. Roles come from
+``[access]``; root and the daemon's own user are admins (they can read the database anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import struct
+
+import msgspec
+
+from ..config import AccessConfig
+from ..errors import Forbidden
+from ..models import Role
+
+_RANK = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2}
+
+
+class Principal(msgspec.Struct, frozen=True):
+    user: str
+    uid: int
+    role: Role
+    offices: tuple[str, ...] = ()
+    limited: bool = False
+
+    def can(self, needed: Role) -> bool:
+        return _RANK[self.role] >= _RANK[needed]
+
+    def require(self, needed: Role, what: str = "this") -> None:
+        if not self.can(needed):
+            raise Forbidden(f"{self.user} is {self.role.value}: {what} needs {needed.value}")
+
+    def in_office(self, office: str | None) -> bool:
+        return self.role is Role.ADMIN or office is None or office in self.offices
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+def resolve(uid: int, access: AccessConfig) -> Principal | None:
+    """The principal for ``uid``, or None when the user is unknown (refused)."""
+    name = user_name(uid)
+    offices = tuple(o for o, members in access.offices.items() if name in members)
+    limited = name in access.limited
+    if uid == 0 or uid == os.getuid() or name in access.admins:
+        role = Role.ADMIN
+    elif name in access.agents:
+        role = Role.AGENT
+    elif name in access.viewers:
+        role = Role.VIEWER
+    else:
+        return None
+    return Principal(name, uid, role, offices, limited)

@@ -1,0 +1,242 @@
+"""Request handlers: a registry keyed by request type, and the core ones (queue, status, ops).
+
+Domain modules register theirs with ``@handles(RequestType, Role.X)``. Errors are caught at one
+place, ``dispatch``: a ``GatewayError`` becomes a typed reply; anything else is logged and
+answered as ``internal`` so the connection survives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from .. import protocol as P
+from ..errors import BadRequest, GatewayError, NotFound
+from ..models import MsgState, Priority, Role
+from ..phones import normalise
+from ..sending import segments
+from ..store import messages as mq
+from ..store import views
+from ..store.store import Tx
+from .access import Principal
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Any, Principal, Any], Awaitable[Any]]
+_REGISTRY: dict[type, tuple[Handler, Role]] = {}
+
+
+def handles(req_type: type, role: Role = Role.VIEWER) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        _REGISTRY[req_type] = (fn, role)
+        return fn
+
+    return deco
+
+
+async def dispatch(gw, principal: Principal, req: P.Request) -> P.Reply:
+    entry = _REGISTRY.get(type(req))
+    op = type(req).__struct_config__.tag
+    if entry is None:
+        return P.error_reply("unknown_op", f"no handler for {op!r}", req.id)
+    fn, role = entry
+    try:
+        principal.require(role, str(op))
+        return P.ok_reply(await fn(gw, principal, req), req.id)
+    except GatewayError as exc:
+        return P.error_reply(exc.code, exc.message, req.id)
+    except Exception:
+        log.exception("handler %s failed", op)
+        return P.error_reply("internal", f"internal error handling {op!r} (see the daemon log)", req.id)
+
+
+def install(gw) -> None:
+    gw.handlers = _REGISTRY
+
+
+# ---- identity and status ----------------------------------------------------------------------
+
+
+@handles(P.Hello)
+async def hello(gw, who: Principal, req: P.Hello) -> P.Identity:
+    return P.Identity(who.user, who.uid, who.role, list(who.offices), who.limited, gw.version)
+
+
+@handles(P.Status)
+async def status(gw, who: Principal, req: P.Status) -> P.StatusView:
+    counts, usage = await gw.store.read(views.status_counts, _today(gw))
+    now = trio.current_time()
+    links = []
+    for name, lr in gw.links.items():
+        links.append(P.LinkView(
+            name=name, kind=lr.link.kind, state=lr.status.state if lr.enabled else "disabled",
+            reason=lr.status.reason, enabled=lr.enabled, window=lr.window, in_flight=lr.in_flight,
+            rate=lr.adaptive.current, detail=dict(lr.status.detail), sent_last_min=lr.sent_last(now),
+            price_per_segment=getattr(lr.cfg, "price_per_segment", 0.0)))
+    numbers = []
+    for n in gw.cfg.numbers:
+        lane = gw.dispatcher.lanes.get(n.address)
+        numbers.append(P.NumberView(
+            address=n.address, links=list(n.links), rate=n.rate, burst=n.burst, daily_cap=n.daily_cap,
+            used_today=lane.used_today if lane else usage.get(n.address, 0),
+            enabled=lane.enabled if lane else n.enabled, reusable=n.reusable, office=n.office))
+    sent = sum(lr.sent_last(now) for lr in gw.links.values())
+    return P.StatusView(
+        version=gw.version, started_at=gw.started_at, links=links, numbers=numbers,
+        queue={k[4:]: v for k, v in counts.items() if k.startswith("msg:")},
+        segments={k[4:]: v for k, v in counts.items() if k.startswith("seg:")},
+        sent_per_s=sent / 60.0, delivered_per_s=gw.delivered_rate(),
+        inbound_total=counts.get("inbound", 0), unmatched_receipts=counts.get("unmatched", 0),
+        last_cursor=gw.bus.last_cursor)
+
+
+def _today(gw) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(gw.store.clock(), dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+@handles(P.Analyse)
+async def analyse(gw, who: Principal, req: P.Analyse):
+    return segments.analyse(req.text)
+
+
+# ---- sending ----------------------------------------------------------------------------------
+
+
+def _new_message(gw, who: Principal, item: P.SendItem, *, source: str = "api") -> mq.NewMessage:
+    """Validate one send; raises BadRequest with a reason a script author can act on."""
+    number = gw.cfg.number(item.sender)
+    if number is None:
+        raise BadRequest(f"unknown sender number {item.sender!r}: not in [[numbers]]", "unknown_number")
+    if not who.in_office(number.office) and who.role is not Role.ADMIN:
+        raise GatewayError(f"number {item.sender} belongs to office {number.office!r}", "forbidden")
+    if not item.text:
+        raise BadRequest("text is empty", "empty_text")
+    if len(item.text) > gw.cfg.queue.max_text_chars:
+        raise BadRequest(f"text is {len(item.text)} characters; the limit is {gw.cfg.queue.max_text_chars}",
+                         "text_too_long")
+    if item.ttl_s is not None and item.ttl_s <= 0:
+        raise BadRequest("ttl_s must be positive")
+    recipient = normalise(item.to, gw.cfg.default_region)
+    state, reason = MsgState.QUEUED, None
+    lane = gw.dispatcher.lanes.get(number.address)
+    if not number.enabled or (lane is not None and not lane.enabled):
+        state, reason = MsgState.IGNORED, f"sender {number.address} is disabled"
+    elif not any(gw.links[n].enabled for n in number.links if n in gw.links):
+        state, reason = MsgState.IGNORED, f"every link of {number.address} is disabled"
+    return mq.NewMessage(sender=number.address, recipient=recipient, text=item.text,
+                         priority=Priority.parse(item.priority), ttl_s=item.ttl_s or gw.cfg.queue.default_ttl_s,
+                         key=item.key, source=source, created_by=who.user, state=state, error_text=reason)
+
+
+@handles(P.Send, Role.AGENT)
+async def send(gw, who: Principal, req: P.Send) -> P.MessageView:
+    new = _new_message(gw, who, req.item())
+    [(mid, dup)] = await gw.store.run(mq.enqueue, [new])
+    gw.dispatcher.kick(new.sender)
+    view = (await gw.store.read(views.message_views, [mid]))[0]
+    view.duplicate_of_key = dup
+    return view
+
+
+@handles(P.SendBatch, Role.AGENT)
+async def send_batch(gw, who: Principal, req: P.SendBatch) -> P.BatchResult:
+    items: list[P.BatchItemResult] = []
+    good: list[tuple[int, mq.NewMessage]] = []
+    for i, item in enumerate(req.messages):
+        try:
+            good.append((i, _new_message(gw, who, item)))
+        except GatewayError as exc:
+            items.append(P.BatchItemResult(index=i, error=exc.message, code=exc.code))
+    ids = await gw.store.run(mq.enqueue, [m for _, m in good]) if good else []
+    for (i, _), (mid, dup) in zip(good, ids):
+        items.append(P.BatchItemResult(index=i, message_id=mid, duplicate=dup))
+    for sender in {m.sender for _, m in good}:
+        gw.dispatcher.kick(sender)
+    items.sort(key=lambda r: r.index)
+    dups = sum(1 for r in items if r.duplicate)
+    rejected = sum(1 for r in items if r.error)
+    return P.BatchResult(accepted=len(items) - rejected - dups, duplicates=dups, rejected=rejected, items=items)
+
+
+@handles(P.GetMessage)
+async def get_message(gw, who: Principal, req: P.GetMessage) -> P.MessageDetail:
+    detail = await gw.store.read(views.message_detail, req.message_id)
+    if detail is None:
+        raise NotFound(f"no message {req.message_id}")
+    return detail
+
+
+@handles(P.ListMessages)
+async def list_messages(gw, who: Principal, req: P.ListMessages) -> P.MessagePage:
+    if not 1 <= req.limit <= 1000:
+        raise BadRequest("limit must be between 1 and 1000")
+    return await gw.store.read(views.list_messages, req)
+
+
+@handles(P.Cancel, Role.AGENT)
+async def cancel(gw, who: Principal, req: P.Cancel) -> dict:
+    return {"message_id": req.message_id, "state": await gw.store.run(mq.cancel, req.message_id, who.user)}
+
+
+@handles(P.Retry, Role.AGENT)
+async def retry(gw, who: Principal, req: P.Retry) -> dict:
+    state = await gw.store.run(mq.retry, req.message_id, who.user, gw.cfg.queue.default_ttl_s)
+    gw.dispatcher.kick()
+    return {"message_id": req.message_id, "state": state}
+
+
+@handles(P.ListReceipts)
+async def list_receipts(gw, who: Principal, req: P.ListReceipts) -> list[P.ReceiptView]:
+    return await gw.store.read(views.receipts, req.unmatched, min(max(req.limit, 1), 1000))
+
+
+# ---- operations -------------------------------------------------------------------------------
+
+
+@handles(P.Backup, Role.ADMIN)
+async def backup(gw, who: Principal, req: P.Backup) -> dict:
+    path = os.path.abspath(req.path)
+    if os.path.exists(path):
+        raise GatewayError(f"{path} exists; refusing to overwrite a backup", "exists")
+    try:
+        size = await gw.store.backup(path)
+    except OSError as exc:
+        raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", "io") from None
+    return {"path": path, "bytes": size}
+
+
+@handles(P.SetEnabled, Role.ADMIN)
+async def set_enabled(gw, who: Principal, req: P.SetEnabled) -> dict:
+    if req.kind == "link" and req.name not in gw.links:
+        raise NotFound(f"no link {req.name!r}")
+    if req.kind == "number" and req.name not in gw.dispatcher.lanes:
+        raise NotFound(f"no number {req.name!r}")
+
+    def op(tx: Tx) -> int:
+        tx.db.execute("INSERT INTO overrides(kind, name, enabled) VALUES (?, ?, ?)"
+                      " ON CONFLICT(kind, name) DO UPDATE SET enabled = excluded.enabled",
+                      (req.kind, req.name, int(req.enabled)))
+        tx.emit(f"{req.kind}.enabled", name=req.name, enabled=req.enabled, by=who.user)
+        if req.enabled:
+            return 0
+        if req.kind == "number":
+            return mq.ignore_queued(tx, "sender = ?", (req.name,), f"sender {req.name} disabled by {who.user}")
+        n = 0
+        for number in gw.cfg.numbers:
+            others = [x for x in number.links if x != req.name and gw.links[x].enabled]
+            if req.name in number.links and not others:
+                n += mq.ignore_queued(tx, "sender = ?", (number.address,),
+                                      f"every link of {number.address} is disabled")
+        return n
+
+    ignored = await gw.store.run(op)
+    gw.apply_overrides([(req.kind, req.name, int(req.enabled))])
+    gw.dispatcher.kick()
+    for lr in gw.links.values():
+        lr.notify()
+    return {"kind": req.kind, "name": req.name, "enabled": req.enabled, "ignored": ignored}
