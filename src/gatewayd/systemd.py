@@ -92,6 +92,10 @@ class Notifier:
     def status(self, text: str) -> None:
         self.notify(f"STATUS={text}")
 
+    def extend_timeout(self, seconds: float) -> None:
+        """Ask for more start/stop time (long migrations, a slow drain) than the unit allows."""
+        self.notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
+
     def watchdog(self) -> None:
         self.notify("WATCHDOG=1")
 

@@ -58,6 +58,12 @@ async def test_each_call_is_one_datagram_with_the_right_content(listener):
     assert abs(int(value) - time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000) < 5_000_000
 
 
+async def test_extend_timeout_asks_for_more_time_in_microseconds(listener):
+    path, sock = listener
+    Notifier(path).extend_timeout(120)
+    assert drain(sock) == ["EXTEND_TIMEOUT_USEC=120000000"]
+
+
 async def test_notify_socket_taken_from_environment(listener):
     path, sock = listener
     Notifier(environ={"NOTIFY_SOCKET": path}).ready()
