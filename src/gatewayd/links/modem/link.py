@@ -66,6 +66,9 @@ class ModemLink:
         self._parts: dict[tuple, list[int]] = {}     # group key -> storage indices held
         self._held: set[int] = set()                 # indices waiting for their siblings
         self._bad: set[int] = set()                  # undecodable, left in storage
+        self._new_group = trio.Event()
+        self._busy: set[int] = set()                 # indices being handled right now
+        self._completed: dict[tuple, float] = {}     # recently completed groups (repeats)
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -311,7 +314,7 @@ class ModemLink:
                 raise _Unhealthy(f"registration lost ({REG_NAMES.get(stat, stat)})")
 
     async def _fetch(self, driver: Driver, index: int) -> None:
-        if index in self._held or index in self._bad:
+        if index in self._held or index in self._bad or index in self._busy:
             return
         try:
             lines = await driver.command(f"AT+CMGR={index}", timeout=self.cfg.command_timeout_s, expect="+CMGR")
@@ -323,6 +326,16 @@ class ModemLink:
             await self._stored(driver, index, hexes[0])
 
     async def _stored(self, driver: Driver, index: int, hex_pdu: str) -> None:
+        """Handle one stored message once, even if a +CMTI and a listing both name it."""
+        if index in self._busy:
+            return
+        self._busy.add(index)
+        try:
+            await self._stored_once(driver, index, hex_pdu)
+        finally:
+            self._busy.discard(index)
+
+    async def _stored_once(self, driver: Driver, index: int, hex_pdu: str) -> None:
         try:
             decoded = pdu.decode(hex_pdu)
         except ValueError as exc:
@@ -354,14 +367,20 @@ class ModemLink:
             await self._deliver(msg.sender, msg.text, msg.timestamp.timestamp(), hex_pdu)
             return mine
         key = (msg.sender, msg.concat.ref, msg.concat.total)
+        if key not in self._parts:
+            self._new_group.set()
         held = self._parts.setdefault(key, [])
         held.extend(mine)
         self._held.update(mine)
         text = self._reassembler.add(key, msg.concat.ref, msg.concat.total, msg.concat.index, msg.text,
                                      self._clock())
         if text is None:
+            if self._clock() - self._completed.get(key, -1e18) < self._reassembler.timeout_s:
+                del self._parts[key]   # a repeat of a part we already delivered: drop it
+                return mine
             return []
         del self._parts[key]
+        self._completed[key] = self._clock()
         await self._deliver(msg.sender, text, msg.timestamp.timestamp(), f"{key}")
         return held
 
@@ -371,6 +390,8 @@ class ModemLink:
                                         received_at=at, dedup_key=f"modem:{digest}"))
 
     async def _expire(self, driver: Driver) -> None:
+        horizon = self._clock() - self._reassembler.timeout_s
+        self._completed = {k: t for k, t in self._completed.items() if t > horizon}
         for key, text, missing in self._reassembler.expire(self._clock()):
             log.warning("modem %s: concatenated message from %s incomplete, parts %s missing",
                         self.name, key[0], missing)
@@ -406,7 +427,9 @@ class ModemLink:
             await self._expire(driver)
             deadline = self._reassembler.next_deadline()
             wake = next_poll if deadline is None else min(next_poll, trio.current_time() + max(0.0, deadline - self._clock()))
-            await trio.sleep_until(wake)
+            with trio.move_on_at(wake):
+                await self._new_group.wait()     # a new part may bring the expiry deadline forward
+            self._new_group = trio.Event()
 
 
 class _Unhealthy(Exception):
