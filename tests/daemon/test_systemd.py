@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import trio
 
+from gatewayd import config
 from gatewayd.systemd import Notifier, watchdog_pinger
 
 pytestmark = pytest.mark.trio
@@ -151,3 +155,75 @@ async def test_pinger_returns_at_once_without_watchdog(listener):
         async with trio.open_nursery() as nursery:
             await nursery.start(watchdog_pinger, n)
     assert drain(sock) == []
+
+
+# --- the shipped unit matches the daemon it starts -------------------------------------------
+
+SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+UNIT = unit_settings(SYSTEMD_DIR / "gatewayd.service")
+
+
+async def test_unit_is_notify_with_a_watchdog_and_no_restart_loop_on_bad_config():
+    assert UNIT["Type"] == ["notify"]
+    assert UNIT["NotifyAccess"] == ["main"]
+    assert int(UNIT["WatchdogSec"][0]) > 0
+    assert UNIT["Restart"] == ["on-failure"]
+    assert UNIT["RestartPreventExitStatus"] == ["2"]  # gatewayd's exit code for a bad config
+    assert UNIT["ExecStart"] == ["/usr/bin/gatewayd --config /etc/gatewayd/gatewayd.toml"]
+    assert UNIT["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+
+
+async def test_unit_gives_the_drain_time_to_finish_before_sigkill():
+    assert int(UNIT["TimeoutStopSec"][0]) >= config.Config().grace_s + 10
+
+
+async def test_unit_directories_match_the_config_defaults():
+    defaults = config.Config()
+    assert defaults.state_dir == f"/var/lib/{UNIT['StateDirectory'][0]}"
+    assert Path(defaults.control.socket).parent == Path("/run") / UNIT["RuntimeDirectory"][0]
+    tmpfiles = (SYSTEMD_DIR / "gatewayd.tmpfiles.conf").read_text()
+    for path in UNIT["ReadWritePaths"][0].split():
+        if path.lstrip("-").startswith("/var/backups"):
+            assert f"d      {path.lstrip('-')} " in tmpfiles  # created, so backups can go there
+
+
+async def test_unit_user_comes_from_sysusers_and_can_open_modems():
+    sysusers = (SYSTEMD_DIR / "gatewayd.sysusers.conf").read_text()
+    assert UNIT["User"] == ["gatewayd"] and UNIT["Group"] == ["gatewayd"]
+    assert "\nu gatewayd " in sysusers
+    assert UNIT["SupplementaryGroups"] == ["dialout"]
+    assert UNIT["PrivateDevices"] == ["no"] and UNIT["DevicePolicy"] == ["closed"]
+    assert {"char-ttyUSB rw", "char-ttyACM rw"} <= set(UNIT["DeviceAllow"])
+
+
+async def test_unit_is_sandboxed():
+    for key, value in {
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+        "CapabilityBoundingSet": "", "UMask": "0007", "SystemCallArchitectures": "native",
+        "MemoryDenyWriteExecute": "yes", "RestrictNamespaces": "yes",
+    }.items():
+        assert UNIT[key] == [value], key
+    assert UNIT["RestrictAddressFamilies"][0].split() == ["AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"]
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+async def test_systemd_accepts_the_unit(tmp_path):
+    unit = tmp_path / "gatewayd.service"
+    # verify insists that ExecStart exists; the real binary is not installed at /usr/bin here
+    unit.write_text((SYSTEMD_DIR / "gatewayd.service").read_text().replace("/usr/bin/gatewayd", "/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # unknown keys and unparsable values are only warnings ("..., ignoring"): none allowed
+    assert str(unit) not in result.stderr, result.stderr
