@@ -31,10 +31,8 @@ log = logging.getLogger(__name__)
 MSG_STATES = tuple(s.value for s in MsgState)
 LINK_STATES = tuple(s.value for s in LinkState)
 #: Listed so that every state has a series (0 included): dashboards and alerts hate gaps.
-CAMPAIGN_STATUSES = (
-    "draft", "scheduled", "processing", "sending", "finished",
-    "paused", "suspended", "stopped", "archived",
-)  # fmt: skip
+CAMPAIGN_STATUSES = ("draft", "scheduled", "processing", "sending", "finished",
+                     "paused", "suspended", "stopped", "archived")
 #: A throttled link is bound and carrying traffic, only slower: it counts as up.
 _UP_STATES = {LinkState.UP.value, LinkState.THROTTLED.value}
 #: Receipts come seconds to a day after the submit.
@@ -78,13 +76,13 @@ class _SnapshotCollector:
         if snap is None:
             return  # nothing counted yet: report nothing rather than zeros that look real
         yield _labelled("gatewayd_messages", "Messages by state.", "state",
-                        _with_zeros(snap.messages_by_state, MSG_STATES))  # fmt: skip
+                        _with_zeros(snap.messages_by_state, MSG_STATES))
         yield _labelled("gatewayd_segments", "Segments by state.", "state",
-                        _with_zeros(snap.segments_by_state, MSG_STATES))  # fmt: skip
+                        _with_zeros(snap.segments_by_state, MSG_STATES))
         up = GaugeMetricFamily("gatewayd_link_up", "1 when the link is up (or up but throttled).",
-                               labels=["link", "kind"])  # fmt: skip
+                               labels=["link", "kind"])
         state = GaugeMetricFamily("gatewayd_link_state", "1 for the link's current state.",
-                                  labels=["link", "state"])  # fmt: skip
+                                  labels=["link", "state"])
         for link, current in sorted(snap.link_states.items()):
             up.add_metric([link, snap.link_kinds.get(link, "unknown")], 1 if current in _UP_STATES else 0)
             for value in LINK_STATES + ((current,) if current not in LINK_STATES else ()):
@@ -97,7 +95,7 @@ class _SnapshotCollector:
             "gatewayd_unmatched_receipts", "Delivery receipts that matched no segment.", value=snap.unmatched_receipts
         )
         yield _labelled("gatewayd_campaigns", "Campaigns by status.", "status",
-                        _with_zeros(snap.campaigns_by_status, CAMPAIGN_STATUSES))  # fmt: skip
+                        _with_zeros(snap.campaigns_by_status, CAMPAIGN_STATUSES))
 
 
 def _labelled(name: str, doc: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:
@@ -120,10 +118,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self._submits = Counter(
-            "gatewayd_submits", "Segment submits by link and result (ok|error).", ["link", "result"],
-            registry=self.registry,
-        )  # fmt: skip
+        self._submits = Counter("gatewayd_submits", "Segment submits by link and result (ok|error).",
+                                ["link", "result"], registry=self.registry)
 
     def update(self, snap: MetricsSnapshot) -> None:
         self._snapshot.snap = snap
@@ -195,17 +191,16 @@ async def _handle(stream: trio.SocketStream, metrics: Metrics, refresh: Refresh,
     async with limiter, stream:
         with trio.move_on_after(REQUEST_TIMEOUT_S):
             try:
-                reply = await _answer(await _read_head(stream), metrics, refresh)
+                head = await _read_head(stream)
+                try:
+                    reply = await _answer(head, metrics, refresh)
+                except Exception:
+                    log.exception("metrics request failed")
+                    reply = _response("500 Internal Server Error", b"metrics unavailable\n")
                 await stream.send_all(reply)
                 await _linger(stream)
             except trio.BrokenResourceError:
-                pass
-            except Exception:
-                log.exception("metrics request failed")
-                try:
-                    await stream.send_all(_response("500 Internal Server Error", b"metrics unavailable\n"))
-                except trio.BrokenResourceError:
-                    pass
+                pass  # the client went away: nothing to answer
 
 
 async def _linger(stream: trio.SocketStream) -> None:
@@ -284,16 +279,22 @@ async def write_textfile(
 ) -> None:
     """Rewrite ``path`` every ``interval_s`` until cancelled; started after the first attempt.
 
-    Failures (a full disk, a missing directory, a failing refresh) are logged and retried next
-    interval: metrics are never a reason to stop sending messages.
+    Failures (a full disk, a missing directory, a failing refresh) are logged once per streak
+    and retried next interval: metrics are never a reason to stop sending messages.
     """
-    started = False
+    started = failing = False
     while True:
         try:
             await refresh()
             await trio.to_thread.run_sync(_write_atomically, path, metrics.render())
         except Exception as exc:
-            log.warning("cannot write metrics textfile %s: %s", path, exc)
+            if not failing:
+                log.warning("cannot write metrics textfile %s: %s (retrying every %gs)", path, exc, interval_s)
+            failing = True
+        else:
+            if failing:
+                log.info("metrics textfile %s written again", path)
+            failing = False
         if not started:
             task_status.started()
             started = True

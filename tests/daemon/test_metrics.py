@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -192,14 +193,17 @@ class CountingRefresh:
     the test never races the worker thread that writes.
     """
 
-    def __init__(self, metrics: Metrics, path) -> None:
+    def __init__(self, metrics: Metrics, path, at_round: dict | None = None) -> None:
         self.metrics = metrics
         self.path = path
+        self.at_round = at_round or {}  # round -> action run inside that round, before its write
         self.seen: list[float | None] = []  # queue depth in the file at the start of each round
         self._changed = trio.Event()
 
     async def __call__(self) -> None:
         self.seen.append(value(self.path.read_bytes(), "gatewayd_queue_depth") if self.path.exists() else None)
+        if action := self.at_round.get(len(self.seen)):
+            action()
         self.metrics.update(snapshot(queue_depth=len(self.seen)))
         self._changed.set()
         self._changed = trio.Event()
@@ -234,12 +238,14 @@ async def test_textfile_is_rewritten_every_interval_atomically(tmp_path, autojum
 async def test_textfile_in_a_missing_directory_is_retried_not_fatal(tmp_path, autojump_clock, caplog):
     target = tmp_path / "later" / "gatewayd.prom"
     m = Metrics()
-    refresh = CountingRefresh(m, target)
+    refresh = CountingRefresh(m, target, at_round={3: target.parent.mkdir})  # the operator fixes it
+    caplog.set_level(logging.INFO, logger="gatewayd.metrics")
     async with trio.open_nursery() as nursery:
         await nursery.start(write_textfile, m, str(target), 10.0, refresh)
         assert not target.exists()
         assert "cannot write metrics textfile" in caplog.text
-        target.parent.mkdir()
-        await refresh.wait_for_round(3)
-        assert refresh.seen == [None, None, 2]  # round 2 succeeded once the directory existed
+        await refresh.wait_for_round(4)
+        assert caplog.text.count("cannot write metrics textfile") == 1  # once per streak, not every round
+        assert "written again" in caplog.text
+        assert refresh.seen == [None, None, None, 3]  # round 3 succeeded once the directory existed
         nursery.cancel_scope.cancel()
