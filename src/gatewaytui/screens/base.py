@@ -1,0 +1,56 @@
+"""Base for the App's top-level screens: the shared frame, live batches and role checks.
+
+Each mode screen composes its body between the :class:`TopBar`/:class:`Banner` and the footer,
+receives :class:`LiveBatch` messages while visible, and reloads when it becomes visible again
+(it missed batches while hidden). Role checks hide actions a user may not perform rather than
+letting the daemon refuse them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from gatewayd.models import Role
+
+from ..widgets.chrome import Banner, TopBar
+
+if TYPE_CHECKING:
+    from ..app import GatewayApp
+
+
+class GatewayScreen(Screen):
+    MODE = ""
+    #: action name -> minimum role; checked by :meth:`check_action`.
+    ROLE_ACTIONS: dict[str, Role] = {}
+
+    @property
+    def gw(self) -> "GatewayApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.MODE)
+        yield Banner()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "identity", lambda _: self.refresh_bindings(), init=False)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Fetch what this screen shows (it may have missed live batches while hidden)."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        needed = self.ROLE_ACTIONS.get(action)
+        if needed is not None and not self.gw.can(needed):
+            return False
+        return True

@@ -1,0 +1,102 @@
+"""Small modal screens that return typed values: confirmation, help, unmatched receipts.
+
+A modal never performs the action it asks about: it returns the answer (``bool``) and the caller
+does the work, so every destructive action has one confirmation path and one code path.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Label, Static
+
+from gatewayd.protocol import ReceiptView
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no with an explanation of the consequences. ``y`` confirms, ``n``/Esc cancels."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, title: str, explanation: str, yes: str = "Yes") -> None:
+        super().__init__(classes="modal")
+        self.title_text = title
+        self.explanation = explanation
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="confirm"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.explanation, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key that works on the screen underneath, with what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__(classes="modal")
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="help"):
+            yield Label(f"Keys — {self.under.__class__.__name__.removesuffix('Screen')}", classes="dialog-title")
+            table = DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
+            table.add_columns("Key", "Action")
+            seen = set()
+            for key, active in self.under.active_bindings.items():
+                b = active.binding
+                desc = b.description or b.action
+                if (b.action, desc) in seen or not active.enabled:
+                    continue
+                seen.add((b.action, desc))
+                table.add_row(Text(b.key_display or self.app.get_key_display(b), style="bold cyan"), desc)
+            for line in ("d m l c i o: switch screens", "ctrl+p: command palette (screens, campaigns)",
+                         "enter: open the selected row", "esc: close a dialog"):
+                k, _, v = line.partition(": ")
+                table.add_row(Text(k, style="bold cyan"), v)
+            yield table
+            yield Label("Press Esc or ? to close.", classes="dialog-hint")
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
+
+
+class ReceiptsScreen(ModalScreen[None]):
+    """Receipts that matched no message: kept by the daemon, shown so they are not forgotten."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, receipts: list[ReceiptView]) -> None:
+        super().__init__(classes="modal")
+        self.receipts = receipts
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="receipts"):
+            yield Label(f"Unmatched delivery receipts ({len(self.receipts)})", classes="dialog-title")
+            table = DataTable(cursor_type="row", zebra_stripes=True)
+            table.add_columns("Received", "Link", "Carrier id", "Stat", "Err", "Raw")
+            for r in self.receipts:
+                table.add_row(time.strftime("%m-%d %H:%M:%S", time.localtime(r.received_at)), r.link,
+                              r.carrier_id, r.stat, r.err or "", r.raw[:60])
+            yield table
+            if not self.receipts:
+                yield Label("None: every receipt matched a message.")
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,116 @@
+"""Dashboard: identity, links, queue counts, throughput, alerts; live and at 80x24."""
+
+from __future__ import annotations
+
+import pytest
+from fake_client import FakeClient, link
+from helpers import cells, notes, until
+from textual.widgets import Sparkline
+
+from gatewaytui.app import GatewayApp
+from gatewaytui.widgets.chrome import Banner, TopBar
+from gatewaytui.widgets.status import AlertsPanel, LinksTable, NumbersTable, QueuePanel
+
+
+def app_for(client: FakeClient) -> GatewayApp:
+    return GatewayApp(client, tick_s=0.02, status_every_s=60)
+
+
+@pytest.mark.asyncio
+async def test_shows_who_i_am_links_numbers_and_queue_counts():
+    client = FakeClient(user="alice", role="agent")
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.identity is not None and app.status is not None, what="hello+status")
+        await pilot.pause()
+        bar = str(app.screen.query_one(TopBar).render())
+        assert "alice·agent" in bar and "Dashboard" in bar
+        assert cells(app.screen.query_one(LinksTable))[0][:3] == ["sim", "sim", "up"]
+        numbers = cells(app.screen.query_one(NumbersTable))
+        assert numbers[0][0] == "+14155550100" and numbers[0][3] == "12/1000"
+        queue = str(app.screen.query_one(QueuePanel).render())
+        assert "delivered" in queue and "80" in queue
+        assert "95.2%" in queue      # 80 delivered of 84 finished
+        assert "No alerts" in str(app.screen.query_one(AlertsPanel).render())
+
+
+@pytest.mark.asyncio
+async def test_throughput_sparkline_moves_with_sent_events():
+    client = FakeClient()
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        for i in range(30):
+            client.push("message.state", id=i, state="sent")
+        await until(pilot, lambda: sum(app.throughput.series(app.clock(), 60)) == 30, what="30 sent counted")
+        app.screen._tick()
+        assert max(app.screen.query_one(Sparkline).data) > 0
+        assert "sent   3.0/s" in str(app.screen.query_one("#dash-rate-label").render())
+
+
+@pytest.mark.asyncio
+async def test_link_down_event_raises_alert_and_refreshes_status():
+    client = FakeClient()
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        client.status.links = [link(state="down", reason="bind refused: bad password")]
+        client.push("link.state", link="sim", state="down", reason="bind refused: bad password")
+        await until(pilot, lambda: app.status.links[0].state.value == "down", what="status refresh")
+        await pilot.pause()
+        assert "Link sim is down: bind refused: bad password" in str(app.screen.query_one(AlertsPanel).render())
+        assert any("link sim down" in n for n in notes(app))
+
+
+@pytest.mark.asyncio
+async def test_unmatched_receipts_alert_opens_the_list():
+    client = FakeClient()
+    client.status.unmatched_receipts = 1
+    from gatewayd.protocol import ReceiptView
+    client.receipts = [ReceiptView(id=1, link="sim", carrier_id="deadbeef", stat="DELIVRD", err="000",
+                                   received_at=1_795_000_000.0, raw="id:deadbeef stat:DELIVRD")]
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        await pilot.pause()
+        assert "1 unmatched receipt(s)" in str(app.screen.query_one(AlertsPanel).render())
+        await pilot.press("u")
+        await until(pilot, lambda: type(app.screen).__name__ == "ReceiptsScreen", what="receipts screen")
+        table = app.screen.query_one("DataTable")
+        assert cells(table)[0][2] == "deadbeef"
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "DashboardScreen"
+
+
+@pytest.mark.asyncio
+async def test_banner_while_daemon_away_and_recovery():
+    client = FakeClient()
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.connected)
+        banner = app.screen.query_one(Banner)
+        assert not banner.display
+        client.go_down("gatewayd is not running at /run/gatewayd/gatewayd.sock", attempt=3)
+        await until(pilot, lambda: banner.display, what="banner")
+        assert "unreachable" in str(banner.render()) and "attempt 3" in str(banner.render())
+        assert "○" in str(app.screen.query_one(TopBar).render())
+        hellos = len(client.sent("hello"))
+        client.come_back()
+        await until(pilot, lambda: not banner.display, what="banner gone")
+        await until(pilot, lambda: len(client.sent("hello")) > hellos, what="identity reloaded")
+        assert any("Reconnected" in n for n in notes(app))
+
+
+@pytest.mark.asyncio
+async def test_error_reply_is_a_readable_notification():
+    from gatewaytui.client import RequestError
+
+    client = FakeClient()
+    client.failures["list_receipts"] = RequestError("forbidden", "bob is viewer: receipts needs agent")
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        await pilot.press("u")
+        await until(pilot, lambda: notes(app), what="notification")
+        assert notes(app)[-1] == "Forbidden: bob is viewer: receipts needs agent"
+        assert type(app.screen).__name__ == "DashboardScreen"
