@@ -244,6 +244,22 @@ def cmd_enable(c: Client, args) -> None:
     emit(args, res, human)
 
 
+def cmd_audit(c: Client, args) -> None:
+    since = None
+    if args.since:
+        try:
+            since = float(args.since)
+        except ValueError:
+            try:
+                since = dt.datetime.fromisoformat(args.since).timestamp()
+            except ValueError:
+                raise CtlError("usage", f"--since {args.since!r}: expected epoch seconds or ISO-8601", 2) from None
+    res = c.call("audit", since=since, user=args.user, limit=args.limit)
+    emit(args, res, lambda rows: table(
+        [[ts(r["at"]), r["user"], r["role"], r["op"], "ok" if r["ok"] else f"refused: {r['error']}", r["target"]]
+         for r in rows], ["AT", "USER", "ROLE", "OP", "RESULT", "TARGET"]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gatewayctl", description="Control gatewayd over its Unix socket.")
     p.add_argument("--socket", default=os.environ.get("GATEWAYD_SOCKET", DEFAULT_SOCKET),
@@ -282,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("receipts", help="receipts that matched no message")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(fn=cmd_receipts)
+    s = sub.add_parser("audit", help="who changed what")
+    s.add_argument("--since", help="epoch seconds or ISO-8601 time")
+    s.add_argument("--user")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(fn=cmd_audit)
     for name in ("enable", "disable"):
         s = sub.add_parser(name, help=f"{name} a link or number")
         s.add_argument("kind", choices=["link", "number"])

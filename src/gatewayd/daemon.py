@@ -94,6 +94,7 @@ class Gateway:
             link = make_link(lc, _Sink(self, lc.name))
             self.links[lc.name] = LinkRuntime(link, lc, now)
         self.dispatcher = Dispatcher(cfg, self.store, self.links)
+        self.dispatcher.on_status = lambda st: _Sink(self, st.link).status(st)
         self.bus.listeners.append(self._observe)
         extensions.install_all(self)
 

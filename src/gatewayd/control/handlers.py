@@ -43,14 +43,45 @@ async def dispatch(gw, principal: Principal, req: P.Request) -> P.Reply:
     if entry is None:
         return P.error_reply("unknown_op", f"no handler for {op!r}", req.id)
     fn, role = entry
+    changes = role is not Role.VIEWER     # state-changing requests are audited, refused ones too
     try:
         principal.require(role, str(op))
-        return P.ok_reply(await fn(gw, principal, req), req.id)
+        reply = P.ok_reply(await fn(gw, principal, req), req.id)
     except GatewayError as exc:
-        return P.error_reply(exc.code, exc.message, req.id)
+        reply = P.error_reply(exc.code, exc.message, req.id)
     except Exception:
         log.exception("handler %s failed", op)
-        return P.error_reply("internal", f"internal error handling {op!r} (see the daemon log)", req.id)
+        reply = P.error_reply("internal", f"internal error handling {op!r} (see the daemon log)", req.id)
+    if changes:
+        await gw.store.post(_audit_op, principal.user, principal.role.value, str(op), _target(req),
+                            reply.ok, None if reply.ok else f"{reply.error.code}: {reply.error.message}")
+    return reply
+
+
+_BULKY = {"messages", "rows", "csv", "steps"}
+
+
+def _target(req: P.Request) -> str:
+    """A short, human summary of what the request touched (not the payload)."""
+    import msgspec
+
+    data = msgspec.to_builtins(req)
+    parts = []
+    for k, v in data.items():
+        if k in ("op", "id") or v is None:
+            continue
+        if k in _BULKY and isinstance(v, list):
+            parts.append(f"{k}=[{len(v)}]")
+        else:
+            text = str(v)
+            parts.append(f"{k}={text[:60] + '…' if len(text) > 60 else text}")
+    return " ".join(parts)[:400]
+
+
+def _audit_op(tx: Tx, user: str, role: str, op: str, target: str, ok: bool, error: str | None) -> None:
+    tx.db.execute("INSERT INTO audit(at, user, role, op, target, ok, error) VALUES (?,?,?,?,?,?,?)",
+                  (tx.now, user, role, op, target, int(ok), error))
+    tx.emit("audit", user=user, op=op, target=target, ok=ok)
 
 
 def install(gw) -> None:
@@ -136,10 +167,15 @@ def _new_message(gw, who: Principal, item: P.SendItem, *, source: str = "api") -
 @handles(P.Send, Role.AGENT)
 async def send(gw, who: Principal, req: P.Send) -> P.MessageView:
     new = _new_message(gw, who, req.item())
-    [(mid, dup)] = await gw.store.run(mq.enqueue, [new])
+
+    def op(tx: Tx) -> P.MessageView:
+        [(mid, dup)] = mq.enqueue(tx, [new])
+        view = views.message_views(tx.db, [mid])[0]   # the state as committed, not as raced since
+        view.duplicate_of_key = dup
+        return view
+
+    view = await gw.store.run(op)
     gw.dispatcher.kick(new.sender)
-    view = (await gw.store.read(views.message_views, [mid]))[0]
-    view.duplicate_of_key = dup
     return view
 
 
@@ -193,6 +229,12 @@ async def retry(gw, who: Principal, req: P.Retry) -> dict:
 @handles(P.ListReceipts)
 async def list_receipts(gw, who: Principal, req: P.ListReceipts) -> list[P.ReceiptView]:
     return await gw.store.read(views.receipts, req.unmatched, min(max(req.limit, 1), 1000))
+
+
+@handles(P.AuditQuery)
+async def audit(gw, who: Principal, req: P.AuditQuery) -> list[P.AuditEntry]:
+    user = req.user if who.role is Role.ADMIN else who.user
+    return await gw.store.read(views.audit, req.since, user, min(max(req.limit, 1), 1000))
 
 
 # ---- operations -------------------------------------------------------------------------------

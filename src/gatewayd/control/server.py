@@ -112,6 +112,12 @@ async def _connection(gw, stream: trio.SocketStream) -> None:
             await conn.send(await dispatch(gw, conn.principal, req))
     except OverflowError:
         await conn.send(P.error_reply("line_too_long", f"request longer than {conn.max_line} bytes; closing"))
+        # Closing with unread input would reset the connection and could destroy the error reply
+        # before the client reads it: half-close, discard the rest briefly, then close.
+        with trio.move_on_after(1.0):
+            await stream.send_eof()
+            while await stream.receive_some(65536):
+                pass
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass
     except OSError as exc:

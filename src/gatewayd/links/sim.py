@@ -61,27 +61,37 @@ class SimLink:
             self._up = False
 
     async def _deliveries(self) -> None:
-        """One task sleeps until the next due receipt or reply (a heap, not a task per message)."""
-        while True:
-            if not self._due:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            at = self._due[0][0]
-            if at > trio.current_time():
-                self._wake = trio.Event()
-                with trio.move_on_at(at):
+        """One task sleeps until the next due receipt or reply (a heap, not a task per message),
+        then hands due items to the sink concurrently (bounded), as an SMSC with many receipts
+        in flight would: each hand-off waits for its commit, so one at a time would starve."""
+        limit = trio.Semaphore(256)
+        async with trio.open_nursery() as nursery:
+            while True:
+                if not self._due:
+                    self._wake = trio.Event()
                     await self._wake.wait()
-                continue
-            _, _, item = heapq.heappop(self._due)
-            try:
-                if isinstance(item, Receipt):
-                    await self.sink.receipt(item)
-                else:
-                    await self.sink.inbound(item)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("sim: sink refused %r; retrying in 1 s", item)
-                self._schedule(1.0, item)
+                    continue
+                at = self._due[0][0]
+                if at > trio.current_time():
+                    self._wake = trio.Event()
+                    with trio.move_on_at(at):
+                        await self._wake.wait()
+                    continue
+                _, _, item = heapq.heappop(self._due)
+                await limit.acquire()
+                nursery.start_soon(self._hand_over, item, limit)
+
+    async def _hand_over(self, item: object, limit: trio.Semaphore) -> None:
+        try:
+            if isinstance(item, Receipt):
+                await self.sink.receipt(item)
+            else:
+                await self.sink.inbound(item)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("sim: sink refused %r; retrying in 1 s", item)
+            self._schedule(1.0, item)
+        finally:
+            limit.release()
 
     def _schedule(self, delay: float, item: object) -> None:
         heapq.heappush(self._due, (trio.current_time() + delay, next(self._seq), item))

@@ -110,6 +110,14 @@ class SetEnabled(Request, tag="set_enabled"):
     enabled: bool
 
 
+class AuditQuery(Request, tag="audit"):
+    """Who changed what over the socket (admins see all, others their own entries)."""
+
+    since: float | None = None
+    user: str | None = None
+    limit: int = 100
+
+
 # ---- views ----------------------------------------------------------------------------------
 
 
@@ -226,6 +234,17 @@ class BatchResult(msgspec.Struct):
     duplicates: int
     rejected: int
     items: list[BatchItemResult]
+
+
+class AuditEntry(msgspec.Struct):
+    id: int
+    at: float
+    user: str
+    role: str
+    op: str
+    target: str
+    ok: bool
+    error: str | None
 
 
 class ReceiptView(msgspec.Struct):

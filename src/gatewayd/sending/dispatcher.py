@@ -18,7 +18,7 @@ from collections.abc import Callable
 import trio
 
 from ..config import Config, NumberConfig
-from ..links.base import OutSegment, SubmitResult
+from ..links.base import LinkStatus, OutSegment, SubmitResult
 from ..models import Encoding, LinkState
 from ..store import messages as mq
 from ..store.store import Store, Tx
@@ -63,6 +63,7 @@ class Dispatcher:
         now = clock()
         self.lanes = {n.address: Lane(n, now) for n in cfg.numbers}
         self.draining = False
+        self.on_status: Callable[[LinkStatus], None] = lambda status: None   # set by the Gateway
         self.in_flight = 0
         self._idle = trio.Event()
         self._idle.set()
@@ -124,10 +125,10 @@ class Dispatcher:
                 log.info("expired %d queued messages past their TTL", n)
             now = self.clock()
             for lr in self.links.values():
-                was = lr.adaptive.throttled
                 lr.tick(now)
-                if was and not lr.adaptive.throttled and lr.status.state is LinkState.THROTTLED:
-                    lr.notify()
+                if not lr.adaptive.throttled and lr.status.state is LinkState.THROTTLED:
+                    self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.UP,
+                                              reason="throttling over", detail=lr.status.detail))
             await trio.sleep(2.0)
 
     async def _lane(self, lane: Lane) -> None:
@@ -233,9 +234,11 @@ class Dispatcher:
         q = self.cfg.queue
         if failure is not None and failure.throttle:
             lr.on_throttle(self.clock())
-            if lr.status.state is not LinkState.THROTTLED:
-                lr.status = type(lr.status)(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
-                                            reason=failure.error_code or "throttled", detail=lr.status.detail)
+            if lr.status.state is LinkState.UP:
+                rate = lr.adaptive.current or 0.0
+                self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
+                                          reason=f"{failure.error_code}: slowed to {rate:.0f}/s",
+                                          detail=lr.status.detail))
         dispatcher = self
 
         def op(tx: Tx) -> None:

@@ -74,19 +74,17 @@ def _event(tx: Tx, row: sqlite3.Row | dict, state: str, **extra: Any) -> None:
 def set_state(tx: Tx, message_id: int, state: MsgState | str, detail: str = "", **cols: Any) -> None:
     """Move one message to ``state`` with history and an event; extra columns updated too."""
     state = MsgState(state).value
-    sets = ", ".join(f"{k} = ?" for k in cols)
-    tx.db.execute(
-        f"UPDATE messages SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE id = ?",
-        (state, tx.now, *cols.values(), message_id),
-    )
+    sets = "".join(f", {k} = ?" for k in cols)
     row = tx.db.execute(
-        "SELECT id, sender, recipient, campaign_id, error_code, error_text FROM messages WHERE id = ?",
-        (message_id,),
+        f"UPDATE messages SET state = ?, updated_at = ?{sets} WHERE id = ?"
+        " RETURNING id, sender, recipient, campaign_id, error_code, error_text",
+        (state, tx.now, *cols.values(), message_id),
     ).fetchone()
     _history(tx, message_id, state, detail)
     _event(tx, row, state, error_code=row["error_code"], error_text=row["error_text"])
-    for hook in FINAL_HOOKS if MsgState(state) in _HOOKED else ():
-        hook(tx, message_id, MsgState(state))
+    if FINAL_HOOKS and MsgState(state) in _HOOKED:
+        for hook in FINAL_HOOKS:
+            hook(tx, message_id, MsgState(state))
 
 
 #: Sync callbacks ``(tx, message_id, state)`` run inside the transaction when a message reaches
@@ -216,11 +214,13 @@ def segment_sent(tx: Tx, r: SegResult) -> None:
     )
     if r.carrier_id:
         # A receipt that overtook its submit_sm_resp is waiting unmatched: apply it now.
-        for rc in tx.db.execute(
-            "SELECT * FROM receipts WHERE segment_id IS NULL AND (carrier_id = ? OR instr(alt_ids, ?) > 0)",
-            (r.carrier_id, "|" + r.carrier_id + "|"),
-        ).fetchall():
-            _apply_receipt_to(tx, rc, r.segment_id)
+        early = tx.db.execute("SELECT DISTINCT receipt_id FROM unmatched_ids WHERE carrier_id = ?",
+                              (r.carrier_id,)).fetchall()
+        for (rid,) in early:
+            rc = tx.db.execute("SELECT * FROM receipts WHERE id = ? AND segment_id IS NULL", (rid,)).fetchone()
+            tx.db.execute("DELETE FROM unmatched_ids WHERE receipt_id = ?", (rid,))
+            if rc is not None:
+                _apply_receipt_to(tx, dict(rc), r.segment_id)
 
 
 def message_submitted(tx: Tx, message_id: int, link: str) -> None:
@@ -265,8 +265,10 @@ def release(tx: Tx, message_id: int, reason: str) -> None:
 
 def aggregate(tx: Tx, message_id: int, detail: str = "") -> str:
     """One logical status from the segments: delivered when all are, undelivered when any is."""
-    states = [r[0] for r in tx.db.execute("SELECT state FROM segments WHERE message_id = ?", (message_id,))]
-    current = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
+    current, joined = tx.db.execute(
+        "SELECT m.state, (SELECT group_concat(s.state) FROM segments s WHERE s.message_id = m.id)"
+        " FROM messages m WHERE m.id = ?", (message_id,)).fetchone()
+    states = joined.split(",") if joined else []
     if "failed" in states:
         new = MsgState.FAILED.value
     elif "undelivered" in states:
@@ -300,12 +302,14 @@ def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | Non
     cur = tx.db.execute(
         "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at, raw)"
         " VALUES (?,?,?,?,?,?,?,?,?)",
-        (link, carrier_id, "|" + "|".join(alt_ids) + "|" if alt_ids else "", recipient, stat, err, done_at,
-         tx.now, raw),
+        (link, carrier_id, "|".join(alt_ids), recipient, stat, err, done_at, tx.now, raw),
     )
-    rc = tx.db.execute("SELECT * FROM receipts WHERE id = ?", (cur.lastrowid,)).fetchone()
+    rc = {"id": cur.lastrowid, "link": link, "carrier_id": carrier_id, "stat": stat, "err": err,
+          "done_at": done_at}
     seg_id = _match(tx, link, (carrier_id, *alt_ids), recipient)
     if seg_id is None:
+        tx.db.executemany("INSERT INTO unmatched_ids(carrier_id, receipt_id) VALUES (?, ?)",
+                          [(i, cur.lastrowid) for i in dict.fromkeys((carrier_id, *alt_ids))])
         tx.emit("receipt", matched=False, link=link, carrier_id=carrier_id, stat=stat, err=err)
         return None
     return _apply_receipt_to(tx, rc, seg_id)
@@ -326,7 +330,7 @@ def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> in
     return rows[0]["id"] if len(rows) == 1 else None
 
 
-def _apply_receipt_to(tx: Tx, rc: sqlite3.Row, segment_id: int) -> int:
+def _apply_receipt_to(tx: Tx, rc: dict[str, Any], segment_id: int) -> int:
     tx.db.execute("UPDATE receipts SET segment_id = ? WHERE id = ?", (segment_id, rc["id"]))
     seg = tx.db.execute("SELECT message_id, idx, state, submitted_at FROM segments WHERE id = ?",
                         (segment_id,)).fetchone()
@@ -351,9 +355,7 @@ def _apply_receipt_to(tx: Tx, rc: sqlite3.Row, segment_id: int) -> int:
     latency = tx.now - seg["submitted_at"] if seg["submitted_at"] else None
     tx.emit("receipt", matched=True, message_id=seg["message_id"], segment=seg["idx"], stat=stat,
             err=rc["err"], link=rc["link"], carrier_id=rc["carrier_id"], latency_s=latency)
-    mstate = tx.db.execute("SELECT state FROM messages WHERE id = ?", (seg["message_id"],)).fetchone()[0]
-    if mstate not in ("sending", "queued"):
-        aggregate(tx, seg["message_id"], f"receipt {stat}")
+    aggregate(tx, seg["message_id"], f"receipt {stat}")
     return seg["message_id"]
 
 

@@ -34,7 +34,6 @@ CREATE TABLE messages (
 CREATE INDEX ix_msg_queue ON messages(sender, priority DESC, id) WHERE state = 'queued';
 CREATE INDEX ix_msg_pending_pair ON messages(sender, recipient, id) WHERE state IN ('queued', 'sending');
 CREATE INDEX ix_msg_expiry ON messages(expires_at) WHERE state = 'queued';
-CREATE INDEX ix_msg_sending ON messages(id) WHERE state = 'sending';
 CREATE INDEX ix_msg_recipient ON messages(recipient, id);
 CREATE INDEX ix_msg_state_id ON messages(state, id);
 CREATE INDEX ix_msg_campaign ON messages(campaign_id, state) WHERE campaign_id IS NOT NULL;
@@ -79,6 +78,9 @@ CREATE TABLE receipts (
   segment_id INTEGER
 );
 CREATE INDEX ix_rcpt_unmatched ON receipts(carrier_id) WHERE segment_id IS NULL;
+-- Every id form of a receipt that matched nothing yet, so a later submit result finds it by index.
+CREATE TABLE unmatched_ids (carrier_id TEXT NOT NULL, receipt_id INTEGER NOT NULL);
+CREATE INDEX ix_unmatched_ids ON unmatched_ids(carrier_id);
 
 CREATE TABLE inbound (
   id INTEGER PRIMARY KEY,
@@ -148,6 +150,22 @@ CREATE TRIGGER trg_rcpt_matched AFTER UPDATE OF segment_id ON receipts
   WHEN OLD.segment_id IS NULL AND NEW.segment_id IS NOT NULL BEGIN
   UPDATE counters SET value = value - 1 WHERE name = 'unmatched';
 END;
+""",
+    ),
+    (
+        "core-0002",
+        """
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY,
+  at REAL NOT NULL,
+  user TEXT NOT NULL,
+  role TEXT NOT NULL,
+  op TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  ok INTEGER NOT NULL,
+  error TEXT
+);
+CREATE INDEX ix_audit_at ON audit(at);
 """,
     ),
 ]

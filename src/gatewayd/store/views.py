@@ -72,3 +72,16 @@ def receipts(db: sqlite3.Connection, unmatched: bool, limit: int) -> list[P.Rece
     rows = db.execute(f"SELECT * FROM receipts {where} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     return [P.ReceiptView(r["id"], r["link"], r["carrier_id"], r["stat"], r["err"], r["received_at"], r["raw"])
             for r in rows]
+
+
+def audit(db: sqlite3.Connection, since: float | None, user: str | None, limit: int) -> list[P.AuditEntry]:
+    where, args = [], []
+    if since is not None:
+        where.append("at >= ?")
+        args.append(since)
+    if user is not None:
+        where.append("user = ?")
+        args.append(user)
+    sql = f"SELECT * FROM audit {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+    return [P.AuditEntry(r["id"], r["at"], r["user"], r["role"], r["op"], r["target"], bool(r["ok"]), r["error"])
+            for r in db.execute(sql, (*args, limit))]
