@@ -1,0 +1,96 @@
+"""Control-socket handlers for the inbox: thin async shells over :mod:`.triage`.
+
+Reads run on the reader connection; writes are one store op each (committed, with their event,
+before the reply). State-changing requests need the agent role, which is also what makes the core
+record them in the audit log.
+"""
+
+from __future__ import annotations
+
+from .. import protocol as P
+from ..control.access import Principal
+from ..control.handlers import handles
+from ..errors import BadRequest
+from ..models import MsgState, Role
+from . import conversations as cv
+from . import triage
+
+
+def _limit(n: int) -> None:
+    if not 1 <= n <= 500:
+        raise BadRequest("limit must be between 1 and 500")
+
+
+@handles(P.InboxList)
+async def inbox_list(gw, who: Principal, req: P.InboxList) -> P.ConversationPage:
+    _limit(req.limit)
+    return await gw.store.read(triage.list_page, who, req)
+
+
+@handles(P.InboxShow)
+async def inbox_show(gw, who: Principal, req: P.InboxShow) -> P.ConversationDetail:
+    _limit(req.limit)
+    return await gw.store.read(triage.detail, who, req)
+
+
+async def _view(gw, who: Principal, conversation_id: int) -> P.ConversationView:
+    def q(db):
+        row = cv.get(db, conversation_id)
+        return cv.view(row, cv.tags(db, conversation_id))
+
+    return await gw.store.read(q)
+
+
+@handles(P.InboxReply, Role.AGENT)
+async def inbox_reply(gw, who: Principal, req: P.InboxReply) -> dict:
+    number = gw.cfg.number((await _view(gw, who, req.conversation_id)).number)
+    state, reason = MsgState.QUEUED, None
+    lane = gw.dispatcher.lanes.get(number.address) if number else None
+    if number is not None and (not number.enabled or (lane is not None and not lane.enabled)):
+        state, reason = MsgState.IGNORED, f"sender {number.address} is disabled"
+    mid = await gw.store.run(triage.reply, who, req.conversation_id, req.text, gw.cfg, state, reason)
+    if number is not None:
+        gw.dispatcher.kick(number.address)
+    return {"conversation_id": req.conversation_id, "message_id": mid, "state": state.value}
+
+
+@handles(P.InboxTag, Role.AGENT)
+async def inbox_tag(gw, who: Principal, req: P.InboxTag) -> dict:
+    tags = await gw.store.run(triage.tag, who, req.conversation_id, req.tag)
+    return {"conversation_id": req.conversation_id, "tags": tags}
+
+
+@handles(P.InboxUntag, Role.AGENT)
+async def inbox_untag(gw, who: Principal, req: P.InboxUntag) -> dict:
+    tags = await gw.store.run(triage.untag, who, req.conversation_id, req.tag)
+    return {"conversation_id": req.conversation_id, "tags": tags}
+
+
+@handles(P.InboxAssign, Role.AGENT)
+async def inbox_assign(gw, who: Principal, req: P.InboxAssign) -> P.ConversationView:
+    await gw.store.run(triage.assign, who, req.conversation_id, req.user, gw.cfg)
+    return await _view(gw, who, req.conversation_id)
+
+
+@handles(P.InboxOperatedBy, Role.AGENT)
+async def inbox_operated_by(gw, who: Principal, req: P.InboxOperatedBy) -> P.ConversationView:
+    await gw.store.run(triage.operated_by, who, req.conversation_id, req.operated_by)
+    return await _view(gw, who, req.conversation_id)
+
+
+@handles(P.InboxAttention, Role.AGENT)
+async def inbox_attention(gw, who: Principal, req: P.InboxAttention) -> P.ConversationView:
+    await gw.store.run(triage.attention, who, req.conversation_id, req.on)
+    return await _view(gw, who, req.conversation_id)
+
+
+@handles(P.InboxRead, Role.AGENT)
+async def inbox_read(gw, who: Principal, req: P.InboxRead) -> P.ConversationView:
+    await gw.store.run(triage.mark_read, who, req.conversation_id, req.read)
+    return await _view(gw, who, req.conversation_id)
+
+
+@handles(P.InboxOptOut, Role.AGENT)
+async def inbox_opt_out(gw, who: Principal, req: P.InboxOptOut) -> dict:
+    scope = await gw.store.run(triage.opt_out, who, req.conversation_id, req.scope, req.reason)
+    return {"conversation_id": req.conversation_id, "opted_out": True, "scope": scope}
