@@ -45,6 +45,7 @@ class SimConfig(_Base, tag="sim", tag_field="kind", kw_only=True):
     price_per_segment: NonNeg = 0.0
     weight: PosInt = 1
     seed: int | None = None          # deterministic outcomes for tests
+    journal: str | None = None       # append "message_id segment_index carrier_id" per accepted submit
 
 
 class SmppConfig(_Base, tag="smpp", tag_field="kind", kw_only=True):

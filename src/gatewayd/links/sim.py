@@ -36,7 +36,8 @@ class SimLink:
         self.sink = sink
         self.clock = clock
         self.rng = random.Random(cfg.seed)
-        self._ids = itertools.count(0x1000)
+        # Unique across restarts (a real SMSC never reuses ids within the receipt window).
+        self._ids = itertools.count((int(time.time()) & 0xFFFFFFFF) << 24)
         self._up = False
         self._due: list[tuple[float, int, object]] = []   # (trio time, seq, Receipt | Inbound)
         self._seq = itertools.count()
@@ -45,6 +46,9 @@ class SimLink:
         self._window_count = 0
         self._replied: set[str] = set()
         self.submitted = 0
+        # Unbuffered appends reach the kernel at once, so the record survives a SIGKILL of the
+        # daemon: the crash test counts real duplicate submissions from it.
+        self._journal = open(cfg.journal, "ab", buffering=0) if cfg.journal else None
 
     @property
     def is_up(self) -> bool:
@@ -119,6 +123,8 @@ class SimLink:
                                 error_text="invalid destination address")
         self.submitted += 1
         carrier_id = format(next(self._ids), "x")
+        if self._journal is not None:
+            self._journal.write(f"{seg.message_id} {seg.index} {carrier_id}\n".encode())
         roll = self.rng.random()
         c = self.cfg
         if roll < c.delivered:
