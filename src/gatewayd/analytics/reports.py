@@ -1,0 +1,226 @@
+"""Campaign analytics (SPEC §7; seeds 001, 002, 004) with stable key names, and CSV export.
+
+Keys of :func:`campaign_report` (the ``campaign report --json`` contract):
+
+- ``send_status``: ``total`` (= succeeded + failed + pending), ``succeeded`` (carrier accepted or
+  delivered), ``failed`` (rejected, undelivered, expired), ``pending`` (queued or in flight), and
+  outside the total ``unreachable`` (suppressed, never attempted) and ``ignored`` (withdrawn by a
+  pause/stop or a disabled sender). Counts are the campaign's own messages (``source =
+  'campaign'``); keyword confirmations and agent/assistant replies are not campaign sends.
+- ``engagement``: ``contacts_sent`` (contacts with >= 1 message attempted, including those whose
+  delivery then failed, as seed 004), ``contacts_responded`` (>= 1 attributed reply, invalid
+  answers and STOPs included), ``opt_outs`` (contacts who opted out of it, by keyword or by an
+  operator; automatic unsubscribes are not the contact's choice and are not counted),
+  ``rate`` = responded / sent (0 when nothing was sent).
+- ``responses``: ``contact``, ``agent``, ``assistant`` message counts and
+  ``median_agent_response_s`` (from a contact's message to the next agent message to them).
+- ``activity``: ``bucket`` (hour | day | month | year by the active range, seed 001: up to one
+  day per hour, up to two months per day, up to two years per month, beyond per year), ``start``,
+  ``end`` and ``series`` of ``{"label", "start", "sent", "received"}`` with empty buckets kept.
+- ``performance``: see :func:`performance`.
+
+Segment states are counted per message: a multipart message's segments are counted under the
+message's logical state (they agree except in the rare partial outcome). That keeps every query
+on the covering index ``ix_msg_campaign_report``, so a 1,000,000-message report stays well under
+a second. Activity buckets are labelled in the campaign's time zone using its UTC offset at the
+start of the range.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import sqlite3
+import statistics
+from typing import Any
+from zoneinfo import ZoneInfo
+
+SEGMENT_KEYS = ("queued", "failed", "ignored", "unreachable", "undelivered", "delivered_unconfirmed",
+                "delivered_confirmed", "expired", "cancelled")
+_SEG_KEY = {"queued": "queued", "sending": "queued", "sent": "delivered_unconfirmed",
+            "delivered": "delivered_confirmed", "undelivered": "undelivered", "failed": "failed",
+            "expired": "expired", "ignored": "ignored", "unreachable": "unreachable", "cancelled": "cancelled"}
+ATTEMPTED = ("sending", "sent", "delivered", "undelivered", "failed")
+CHARGED = ("sent", "delivered", "undelivered")
+STOP_KEYWORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
+DAY = 86400.0
+
+
+def _add_months(d: dt.datetime, months: int) -> dt.datetime:
+    y, m = divmod(d.month - 1 + months, 12)
+    day = min(d.day, [31, 29 if (d.year + y) % 4 == 0 and ((d.year + y) % 100 or (d.year + y) % 400 == 0) else 28,
+                      31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m])
+    return d.replace(year=d.year + y, month=m + 1, day=day)
+
+
+def bucket_for(start: float, end: float) -> str:
+    """Seed 001's rule for the activity chart's granularity."""
+    s = dt.datetime.fromtimestamp(start, dt.timezone.utc)
+    e = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+    if e - s <= dt.timedelta(days=1):
+        return "hour"
+    if e <= _add_months(s, 2):
+        return "day"
+    if e <= _add_months(s, 24):
+        return "month"
+    return "year"
+
+
+def _floor(d: dt.datetime, bucket: str) -> dt.datetime:
+    if bucket == "hour":
+        return d.replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        return d.replace(hour=0, minute=0, second=0, microsecond=0)
+    if bucket == "month":
+        return d.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return d.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _step(d: dt.datetime, bucket: str) -> dt.datetime:
+    if bucket == "hour":
+        return d + dt.timedelta(hours=1)
+    if bucket == "day":
+        return d + dt.timedelta(days=1)
+    return _add_months(d, 1 if bucket == "month" else 12)
+
+
+_FMT = {"hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+
+
+def activity(db: sqlite3.Connection, campaign_id: int, start: float, end: float, tz: str = "UTC") -> dict[str, Any]:
+    bucket = bucket_for(start, end)
+    zone = ZoneInfo(tz or "UTC")
+    off = dt.datetime.fromtimestamp(start, zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+    fixed = dt.timezone(dt.timedelta(seconds=off))
+    fmt = _FMT[bucket]
+    sent = dict(db.execute(
+        f"SELECT strftime('{fmt}', created_at + ?, 'unixepoch') b, count(*) FROM messages"
+        f" WHERE campaign_id = ? AND state IN ({','.join('?' * len(ATTEMPTED))}) GROUP BY b",
+        (off, campaign_id, *ATTEMPTED)).fetchall())
+    received = dict(db.execute(
+        f"SELECT strftime('{fmt}', received_at + ?, 'unixepoch') b, count(*) FROM inbound WHERE campaign_id = ?"
+        " GROUP BY b", (off, campaign_id)).fetchall())
+    series = []
+    cur = _floor(dt.datetime.fromtimestamp(start, fixed), bucket)
+    last = dt.datetime.fromtimestamp(end, fixed)
+    seen = set()
+    while cur <= last and len(series) < 5000:
+        label = cur.strftime(fmt)
+        seen.add(label)
+        series.append({"label": label, "start": cur.timestamp(), "sent": sent.get(label, 0),
+                       "received": received.get(label, 0)})
+        cur = _step(cur, bucket)
+    for label in sorted((set(sent) | set(received)) - seen):   # activity outside the range (late replies)
+        series.append({"label": label, "start": None, "sent": sent.get(label, 0), "received": received.get(label, 0)})
+    return {"bucket": bucket, "start": start, "end": end, "tz": tz, "series": series}
+
+
+def _median_agent_response(db: sqlite3.Connection, campaign_id: int) -> float | None:
+    events: dict[str, list[tuple[float, int]]] = {}
+    for phone, at in db.execute("SELECT sender, received_at FROM inbound WHERE campaign_id = ?", (campaign_id,)):
+        events.setdefault(phone, []).append((at, 0))
+    for phone, at in db.execute("SELECT recipient, created_at FROM messages WHERE campaign_id = ? AND source = 'agent'",
+                                (campaign_id,)):
+        events.setdefault(phone, []).append((at, 1))
+    waits = []
+    for evs in events.values():
+        pending = None
+        for at, kind in sorted(evs):
+            if kind == 0 and pending is None:
+                pending = at
+            elif kind == 1 and pending is not None:
+                waits.append(at - pending)
+                pending = None
+    return statistics.median(waits) if waits else None
+
+
+def performance(db: sqlite3.Connection, prices: dict[str, float], *, since: float | None = None,
+                until: float | None = None, number: str | None = None, link: str | None = None,
+                campaign_id: int | None = None) -> dict[str, Any]:
+    """Segments by state (seed 002) and cost = charged segments x the link's price per segment."""
+    where, params = ["1=1"], []
+    for cond, value in (("campaign_id = ?", campaign_id), ("sender = ?", number), ("link = ?", link),
+                        ("created_at >= ?", since), ("created_at < ?", until)):
+        if value is not None:
+            where.append(cond)
+            params.append(value)
+    if campaign_id is not None:
+        where.append("campaign_id IS NOT NULL")   # lets the planner use the campaign covering index
+    rows = db.execute(f"SELECT state, link, count(*), sum(segments) FROM messages WHERE {' AND '.join(where)}"
+                      " GROUP BY state, link", params).fetchall()
+    segs = dict.fromkeys(SEGMENT_KEYS, 0)
+    msgs = dict.fromkeys(SEGMENT_KEYS, 0)
+    cost = 0.0
+    for state, lk, n, s in rows:
+        key = _SEG_KEY.get(state, state)
+        segs[key] = segs.get(key, 0) + (s or 0)
+        msgs[key] = msgs.get(key, 0) + n
+        if state in CHARGED and lk:
+            cost += (s or 0) * prices.get(lk, 0.0)
+    return {"filters": {"since": since, "until": until, "number": number, "link": link, "campaign_id": campaign_id},
+            "segments": segs, "messages": msgs, "total_segments": sum(segs.values()), "cost": round(cost, 6)}
+
+
+def campaign_report(db: sqlite3.Connection, campaign: sqlite3.Row, prices: dict[str, float], now: float) -> dict[str, Any]:
+    cid = campaign["id"]
+    by_state = dict.fromkeys(("queued", "sending", "sent", "delivered", "undelivered", "failed", "expired",
+                              "unreachable", "ignored", "cancelled"), 0)
+    for state, n in db.execute("SELECT state, count(*) FROM messages WHERE campaign_id = ? AND source = 'campaign'"
+                               " GROUP BY state", (cid,)):
+        by_state[state] = n
+    succeeded = by_state["sent"] + by_state["delivered"]
+    failed = by_state["failed"] + by_state["undelivered"] + by_state["expired"]
+    pending = by_state["queued"] + by_state["sending"]
+    sent_contacts = db.execute(
+        f"SELECT count(DISTINCT contact_id) FROM messages WHERE campaign_id = ? AND source = 'campaign'"
+        f" AND state IN ({','.join('?' * len(ATTEMPTED))})", (cid, *ATTEMPTED)).fetchone()[0]
+    responded = db.execute("SELECT count(DISTINCT sender) FROM inbound WHERE campaign_id = ?", (cid,)).fetchone()[0]
+    opt_outs = db.execute(
+        f"SELECT count(*) FROM (SELECT phone FROM suppressions WHERE campaign_id = ? AND source != 'auto'"
+        f" UNION SELECT sender FROM inbound WHERE campaign_id = ? AND keyword IN ({','.join('?' * len(STOP_KEYWORDS))}))",
+        (cid, cid, *STOP_KEYWORDS)).fetchone()[0]
+    src = dict(db.execute("SELECT source, count(*) FROM messages WHERE campaign_id = ? AND source IN ('agent', 'assistant')"
+                          " GROUP BY source", (cid,)).fetchall())
+    contact_msgs = db.execute("SELECT count(*) FROM inbound WHERE campaign_id = ?", (cid,)).fetchone()[0]
+    start = campaign["launched_at"] or campaign["created_at"]
+    end = campaign["finished_at"] or now
+    return {
+        "campaign_id": cid, "name": campaign["name"], "status": campaign["status"], "generated_at": now,
+        "send_status": {"total": succeeded + failed + pending, "succeeded": succeeded, "failed": failed,
+                        "pending": pending, "unreachable": by_state["unreachable"], "ignored": by_state["ignored"],
+                        "by_state": by_state},
+        "engagement": {"contacts_sent": sent_contacts, "contacts_responded": responded, "opt_outs": opt_outs,
+                       "rate": round(responded / sent_contacts, 4) if sent_contacts else 0.0},
+        "responses": {"contact": contact_msgs, "agent": src.get("agent", 0), "assistant": src.get("assistant", 0),
+                      "median_agent_response_s": _median_agent_response(db, cid)},
+        "activity": activity(db, cid, start, max(end, start), campaign["tz"]),
+        "performance": performance(db, prices, campaign_id=cid),
+    }
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """A report as CSV: ``section,metric,value`` rows, then the activity series."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["section", "metric", "value"])
+
+    def flat(section: str, d: dict[str, Any]) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                flat(f"{section}.{k}", v)
+            elif not isinstance(v, list):
+                w.writerow([section, k, "" if v is None else v])
+
+    for section, value in report.items():
+        if isinstance(value, dict) and section != "activity":
+            flat(section, value)
+        elif not isinstance(value, (dict, list)):
+            w.writerow(["campaign" if section != "generated_at" else "report", section, "" if value is None else value])
+    act = report.get("activity")
+    if act:
+        w.writerow([])
+        w.writerow(["activity_" + act["bucket"], "sent", "received"])
+        for p in act["series"]:
+            w.writerow([p["label"], p["sent"], p["received"]])
+    return buf.getvalue()

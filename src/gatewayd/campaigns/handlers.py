@@ -1,0 +1,336 @@
+"""Control-socket handlers for contacts, scripts, campaigns and reports.
+
+Access (SPEC §8): viewers read, agents change what belongs to their offices, admins everything.
+A campaign belongs to its ``office``; non-admins see only their offices' campaigns and limited
+users only the ones they created. Lifting a suppression entirely (including an automatic
+unsubscribe) is an admin's decision. The core records every state-changing request in its audit
+log; nothing here duplicates that.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .. import protocol as P
+from ..analytics import reports
+from ..contacts import importer, suppression
+from ..control.access import Principal
+from ..control.handlers import handles
+from ..errors import BadRequest, Forbidden, NotFound
+from ..models import Role
+from ..phones import normalise
+from ..store.store import Tx
+from . import lifecycle, schedule, scripts, steps
+
+
+def _visible(who: Principal, row: sqlite3.Row) -> bool:
+    if who.role is Role.ADMIN:
+        return True
+    if row["office"] not in who.offices:
+        return False
+    return not who.limited or row["created_by"] == who.user
+
+
+def _wake() -> None:
+    steps.RUNTIME.wake()
+
+
+async def _campaign(gw, who: Principal, campaign_id: int) -> sqlite3.Row:
+    row = await gw.store.read(lifecycle.get, campaign_id)
+    if not _visible(who, row):
+        raise NotFound(f"no campaign {campaign_id}")   # not Forbidden: do not reveal other offices' ids
+    return row
+
+
+def _prices(gw) -> dict[str, float]:
+    return {lk.name: getattr(lk, "price_per_segment", 0.0) for lk in gw.cfg.links}
+
+
+# ---- contacts ------------------------------------------------------------------------------
+
+
+@handles(P.ContactsImport, Role.AGENT)
+async def contacts_import(gw, who: Principal, req: P.ContactsImport) -> dict:
+    if not req.list_name.strip():
+        raise BadRequest("a list name is required")
+    if len(req.rows) > 10_000:
+        raise BadRequest("at most 10,000 rows per chunk")
+    try:
+        importer.map_header(req.header)
+    except ValueError as exc:
+        raise BadRequest(str(exc), "bad_header") from None
+    return await gw.store.run(importer.import_rows, req.list_name, req.header, req.rows, req.first_row,
+                              req.region or gw.cfg.default_region)
+
+
+@handles(P.ContactsList)
+async def contacts_list(gw, who: Principal, req: P.ContactsList) -> list[dict]:
+    return await gw.store.read(importer.contact_page, req.list_name, req.after_id, min(max(req.limit, 1), 5000),
+                               req.search)
+
+
+@handles(P.ContactsFields)
+async def contacts_fields(gw, who: Principal, req: P.ContactsFields) -> list[str]:
+    return await gw.store.read(importer.list_fields, req.list_name)
+
+
+@handles(P.ListsList)
+async def lists(gw, who: Principal, req: P.ListsList) -> list[dict]:
+    return await gw.store.read(importer.lists_overview)
+
+
+@handles(P.OptOut, Role.AGENT)
+async def opt_out(gw, who: Principal, req: P.OptOut) -> dict:
+    phone = normalise(req.phone, gw.cfg.default_region)
+    if req.campaign_id is not None:
+        await _campaign(gw, who, req.campaign_id)
+    try:
+        new = await gw.store.run(suppression.opt_out, phone, req.scope, req.campaign_id, req.number,
+                                 req.reason or f"opted out by {who.user}", "operator", who.user)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    return {"phone": phone, "scope": req.scope, "created": new}
+
+
+@handles(P.OptIn, Role.AGENT)
+async def opt_in(gw, who: Principal, req: P.OptIn) -> dict:
+    if req.number is None and req.campaign_id is None:
+        who.require(Role.ADMIN, "lifting every suppression of a phone (including automatic unsubscribes)")
+    phone = normalise(req.phone, gw.cfg.default_region)
+    n = await gw.store.run(suppression.opt_in, phone, req.number, req.campaign_id, "operator", who.user)
+    return {"phone": phone, "lifted": n}
+
+
+@handles(P.Suppressions)
+async def suppressions(gw, who: Principal, req: P.Suppressions) -> list[dict]:
+    phone = normalise(req.phone, gw.cfg.default_region) if req.phone else None
+    return await gw.store.read(suppression.list_suppressions, phone, min(max(req.limit, 1), 1000), req.before_id)
+
+
+# ---- scripts -------------------------------------------------------------------------------
+
+
+@handles(P.ScriptCreate, Role.AGENT)
+async def script_create(gw, who: Principal, req: P.ScriptCreate) -> dict:
+    sid = await gw.store.run(scripts.create, req.name, req.type, req.steps, req.defaults, who.user)
+    return await gw.store.read(lambda db: scripts.script_dict(scripts.resolve(db, sid)))
+
+
+@handles(P.ScriptShow)
+async def script_show(gw, who: Principal, req: P.ScriptShow) -> dict:
+    return await gw.store.read(lambda db: scripts.script_dict(scripts.resolve(db, req.script)))
+
+
+@handles(P.ScriptList)
+async def script_list(gw, who: Principal, req: P.ScriptList) -> list[dict]:
+    return await gw.store.read(lambda db: [scripts.script_dict(r) for r in
+                                           db.execute("SELECT * FROM scripts ORDER BY name")])
+
+
+@handles(P.ScriptPreview)
+async def script_preview(gw, who: Principal, req: P.ScriptPreview) -> dict:
+    camp = await _campaign(gw, who, req.campaign_id) if req.campaign_id is not None else None
+
+    def q(db: sqlite3.Connection) -> dict:
+        if camp is not None:
+            row = db.execute("SELECT * FROM contacts WHERE id = ? OR phone = ?", (req.contact, req.contact)).fetchone()
+            if row is None:
+                raise NotFound(f"no contact {req.contact!r}")
+            cc = db.execute("SELECT variant FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                            (camp["id"], row["id"])).fetchone()
+            variant = cc["variant"] if cc else steps.pick_variant(row["id"], json.loads(camp["variants"]))
+            st, defaults = steps.script_for(db, camp, variant)
+            number = camp["number"]
+        else:
+            if req.script is None:
+                raise BadRequest("give a script or a campaign")
+            s = scripts.resolve(db, req.script)
+            st, defaults = json.loads(s["steps"]), json.loads(s["defaults"])
+            row = db.execute("SELECT * FROM contacts WHERE id = ? OR phone = ?", (req.contact, req.contact)).fetchone()
+            if row is None:
+                raise NotFound(f"no contact {req.contact!r}")
+            number = None
+        if not 1 <= req.step <= len(st):
+            raise BadRequest(f"step must be between 1 and {len(st)}")
+        price = 0.0
+        ncfg = gw.cfg.number(number) if number else None
+        if ncfg and ncfg.links:
+            price = _prices(gw).get(ncfg.links[0], 0.0)
+        out = scripts.preview(st[req.step - 1]["text"], scripts.contact_values(row), defaults, price)
+        out.update(contact_id=row["id"], phone=row["phone"], step=req.step)
+        return out
+
+    return await gw.store.read(q)
+
+
+# ---- campaigns -----------------------------------------------------------------------------
+
+
+def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, creating: bool) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    for k in ("name", "operated_by", "tags", "stop_on_reply", "cron", "ttl_s", "quiet_start", "quiet_end",
+              "defaults", "description", "number", "tz"):
+        v = getattr(f, k)
+        if v is not None:
+            cols[k] = v
+    if f.script is not None:
+        cols["script_id"] = scripts.resolve(db, f.script)["id"]
+    if f.list_name is not None:
+        row = db.execute("SELECT id FROM lists WHERE name = ?", (f.list_name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no contact list {f.list_name!r} (import contacts into it first)")
+        cols["list_id"] = row["id"]
+    if f.number is not None and cfg.number(f.number) is None:
+        raise BadRequest(f"number {f.number!r} is not configured", "unknown_number")
+    if f.tags is not None and any(len(t) > 30 or not t.strip() for t in f.tags):
+        raise BadRequest("tags must be 1 to 30 characters")
+    if f.ttl_s is not None and f.ttl_s <= 0:
+        raise BadRequest("ttl_s must be positive")
+    schedule.zone(f.tz)
+    if f.cron is not None:
+        schedule.check_cron(f.cron)
+    if f.at is not None:
+        cols["schedule_at"] = schedule.parse_at(f.at, f.tz)
+    schedule.check_quiet(f.quiet_start, f.quiet_end) if (f.quiet_start or f.quiet_end) else None
+    if f.variants is not None:
+        cols["variants"] = [{"script_id": scripts.resolve(db, str(v.get("script")))["id"],
+                             "weight": float(v.get("weight", 0))} for v in f.variants]
+    office = f.office
+    if office is None and creating:
+        n = cfg.number(f.number) if f.number else None
+        office = n.office if n else (who.offices[0] if who.offices else "default")
+    if office is not None:
+        if not who.in_office(office):
+            raise Forbidden(f"{who.user} is not in office {office!r}")
+        cols["office"] = office
+    return cols
+
+
+async def _view(gw, campaign_id: int) -> dict:
+    def q(db: sqlite3.Connection) -> dict:
+        row = lifecycle.get(db, campaign_id)
+        counts = dict(db.execute("SELECT state, count(*) FROM campaign_contacts WHERE campaign_id = ? GROUP BY state",
+                                 (campaign_id,)).fetchall())
+        extra: dict[str, Any] = {"recipients": counts}
+        extra["script"] = db.execute("SELECT name FROM scripts WHERE id = ?", (row["script_id"],)).fetchone()
+        extra["script"] = extra["script"][0] if extra["script"] else None
+        lst = db.execute("SELECT name FROM lists WHERE id = ?", (row["list_id"],)).fetchone()
+        extra["list"] = lst[0] if lst else None
+        if row["status"] == "draft":
+            extra["not_ready"] = lifecycle.readiness(db, row, gw.cfg, gw.dispatcher.number_state)
+        return lifecycle.campaign_dict(row, extra)
+
+    return await gw.store.read(q)
+
+
+@handles(P.CampaignCreate, Role.AGENT)
+async def campaign_create(gw, who: Principal, req: P.CampaignCreate) -> dict:
+    def op(tx: Tx) -> int:
+        cols = _columns(tx.db, req.fields, gw.cfg, who, creating=True)
+        cid = lifecycle.create(tx, cols, who.user)
+        if req.launch:
+            lifecycle.launch(tx, cid, who.user, gw.cfg, gw.dispatcher.number_state)
+        return cid
+
+    cid = await gw.store.run(op)
+    _wake()
+    return await _view(gw, cid)
+
+
+@handles(P.CampaignEdit, Role.AGENT)
+async def campaign_edit(gw, who: Principal, req: P.CampaignEdit) -> dict:
+    await _campaign(gw, who, req.id)
+
+    def op(tx: Tx) -> None:
+        lifecycle.edit(tx, req.id, _columns(tx.db, req.fields, gw.cfg, who, creating=False), who.user)
+
+    await gw.store.run(op)
+    return await _view(gw, req.id)
+
+
+@handles(P.CampaignAction, Role.AGENT)
+async def campaign_action(gw, who: Principal, req: P.CampaignAction) -> dict:
+    await _campaign(gw, who, req.id)
+    a, cid, user = req.action, req.id, who.user
+    if a == "launch":
+        await gw.store.run(lifecycle.launch, cid, user, gw.cfg, gw.dispatcher.number_state)
+    elif a == "pause":
+        await gw.store.run(lifecycle.pause, cid, user)
+    elif a == "resume":
+        await gw.store.run(lifecycle.resume, cid, user)
+    elif a == "stop":
+        await gw.store.run(lifecycle.stop, cid, user)
+    elif a == "archive":
+        await gw.store.run(lifecycle.archive, cid, user)
+    else:
+        cid = await gw.store.run(lifecycle.clone, cid, user)
+    _wake()
+    return await _view(gw, cid)
+
+
+@handles(P.CampaignShow)
+async def campaign_show(gw, who: Principal, req: P.CampaignShow) -> dict:
+    await _campaign(gw, who, req.id)
+    return await _view(gw, req.id)
+
+
+@handles(P.CampaignList)
+async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
+    bad = [s for s in req.status or [] if s not in lifecycle.STATUSES]
+    if bad:
+        raise BadRequest(f"unknown status {bad[0]!r} (one of {', '.join(lifecycle.STATUSES)})")
+    offices = None if who.role is Role.ADMIN else who.offices
+    rows = await gw.store.read(lambda db: lifecycle.search(
+        db, statuses=req.status, tag=req.tag, text=req.search, offices=offices,
+        created_by=who.user if who.limited and who.role is not Role.ADMIN else None,
+        limit=min(max(req.limit, 1), 1000)))
+    return [lifecycle.campaign_dict(r) for r in rows]
+
+
+@handles(P.CampaignReport)
+async def campaign_report(gw, who: Principal, req: P.CampaignReport) -> dict:
+    row = await _campaign(gw, who, req.id)
+    rep = await gw.store.read(reports.campaign_report, row, _prices(gw), gw.store.clock())
+    if req.csv:
+        rep["csv"] = reports.report_csv(rep)
+    return rep
+
+
+@handles(P.CampaignContacts)
+async def campaign_contacts(gw, who: Principal, req: P.CampaignContacts) -> list[dict]:
+    await _campaign(gw, who, req.id)
+
+    def q(db: sqlite3.Connection) -> list[dict]:
+        where, params = ["cc.campaign_id = ? AND cc.contact_id > ?"], [req.id, req.after_id]
+        if req.state:
+            where.append("cc.state = ?")
+            params.append(req.state)
+        rows = db.execute(
+            f"""SELECT cc.*, c.phone, c.first_name, c.last_name, c.fields, c.created_at,
+                  (SELECT m.state FROM messages m WHERE m.contact_id = cc.contact_id AND m.campaign_id = cc.campaign_id
+                   ORDER BY m.id DESC LIMIT 1) AS message_state,
+                  (SELECT m.error_text FROM messages m WHERE m.contact_id = cc.contact_id AND m.campaign_id = cc.campaign_id
+                   ORDER BY m.id DESC LIMIT 1) AS failed_reason
+                FROM campaign_contacts cc JOIN contacts c ON c.id = cc.contact_id
+                WHERE {' AND '.join(where)} ORDER BY cc.contact_id LIMIT ?""",
+            (*params, min(max(req.limit, 1), 5000))).fetchall()
+        return [{**{k: r[k] for k in r.keys() if k != "fields"}, "fields": json.loads(r["fields"])} for r in rows]
+
+    return await gw.store.read(q)
+
+
+@handles(P.PerformanceReport)
+async def performance_report(gw, who: Principal, req: P.PerformanceReport) -> dict:
+    if req.campaign_id is not None:
+        await _campaign(gw, who, req.campaign_id)
+    elif who.role is not Role.ADMIN and req.number is None:
+        pass   # gateway-wide segment counts carry no contact data; viewers may see them
+    rep = await gw.store.read(lambda db: reports.performance(
+        db, _prices(gw), since=req.since, until=req.until, number=req.number, link=req.link,
+        campaign_id=req.campaign_id))
+    if req.csv:
+        rep["csv"] = importer.csv_text(["state", "segments", "messages"],
+                                       [[k, rep["segments"][k], rep["messages"].get(k, 0)] for k in rep["segments"]])
+    return rep

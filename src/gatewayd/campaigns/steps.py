@@ -1,0 +1,173 @@
+"""One recipient's way through a campaign's script: send a step, learn its outcome, go on.
+
+``campaign_contacts`` is the cursor: ``step`` is the last step enqueued, ``pending`` is 1 while
+that step's message is in the queue, ``next_at`` is when the following step is due. A step is
+enqueued only when it is due (by the feeder in :mod:`expand`), never ahead with a far
+``not_before``: the queue keeps per-recipient order, so a message parked for tomorrow would hold
+back an agent's reply to the same contact.
+
+Outcomes (a ``messages.FINAL_HOOKS`` callback, inside the transaction that changed the message):
+- ``sent``/``delivered``: the next step becomes due after its ``delay_s``; after the last step the
+  recipient is ``done``. Interactive steps that ask a question wait for the assistant instead
+  (the inbox calls :func:`advance` when the answer is handled).
+- ``failed``/``undelivered``/``expired``/``unreachable``/``ignored``/``cancelled``: the recipient
+  is ``done`` (no later step to a number that failed); failed and undelivered also count towards
+  the automatic unsubscribe (7 different campaigns).
+
+Idempotency keys ``c{campaign}:r{run}:g{generation}:s{step}:k{contact}`` make a crash between
+enqueue and the cursor update harmless: the re-run finds the same message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any, Callable
+
+from ..config import Config
+from ..models import MsgState, Priority
+from ..store import messages as mq
+from ..store.store import Tx
+from ..contacts import suppression
+from . import schedule, scripts
+
+
+class Runtime:
+    """What the sync hooks need from the running gateway (set by ``extension.install``)."""
+
+    def __init__(self) -> None:
+        self.cfg: Config = Config()
+        self.wake: Callable[[], None] = lambda: None
+        self.kick: Callable[[str], None] = lambda sender: None
+
+
+RUNTIME = Runtime()
+DONE_STATES = {MsgState.FAILED, MsgState.UNDELIVERED, MsgState.EXPIRED, MsgState.UNREACHABLE,
+               MsgState.IGNORED, MsgState.CANCELLED}
+
+
+def message_key(campaign: sqlite3.Row | dict, step: int, contact_id: int) -> str:
+    return f"c{campaign['id']}:r{campaign['run']}:g{campaign['generation']}:s{step}:k{contact_id}"
+
+
+def pick_variant(contact_id: int, variants: list[dict[str, Any]]) -> int:
+    """A/B: a stable choice per contact by weight. 0 is the campaign's own script; i >= 1 the
+    i-th variant (``{"script_id", "weight"}``; the main script gets the remaining weight)."""
+    if not variants:
+        return 0
+    weights = [max(0.0, 100.0 - sum(float(v.get("weight", 0)) for v in variants))]
+    weights += [float(v.get("weight", 0)) for v in variants]
+    h = int.from_bytes(hashlib.blake2b(str(contact_id).encode(), digest_size=4).digest(), "big") / 2**32
+    acc, total = 0.0, sum(weights) or 1.0
+    for i, w in enumerate(weights):
+        acc += w / total
+        if h < acc:
+            return i
+    return len(weights) - 1
+
+
+def script_for(db: sqlite3.Connection, campaign: sqlite3.Row, variant: int) -> tuple[list[dict], dict]:
+    variants = json.loads(campaign["variants"] or "[]")
+    sid = campaign["script_id"] if variant == 0 or variant > len(variants) else variants[variant - 1]["script_id"]
+    row = db.execute("SELECT steps, defaults FROM scripts WHERE id = ?", (sid,)).fetchone()
+    defaults = json.loads(row["defaults"] or "{}")
+    defaults.update(json.loads(campaign["defaults"] or "{}"))
+    return json.loads(row["steps"]), defaults
+
+
+def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, variant: int,
+              steps: list[dict], defaults: dict) -> str:
+    """Enqueue ``step`` (1-based) for one recipient unless held by quiet hours or suppressed.
+    Returns ``sent``, ``held`` (next_at moved to the window opening) or ``unreachable``."""
+    values = scripts.contact_values(contact)
+    if campaign["quiet_start"]:
+        tz = schedule.recipient_zone(contact["phone"], values, campaign["tz"])
+        until = schedule.quiet_until(tx.now, campaign["quiet_start"], campaign["quiet_end"], tz)
+        if until is not None:
+            tx.db.execute("UPDATE campaign_contacts SET next_at = ? WHERE campaign_id = ? AND contact_id = ?",
+                          (until, campaign["id"], contact["id"]))
+            return "held"
+    reason = suppression.suppression_of(tx.db, contact["phone"], campaign["id"], campaign["number"])
+    try:
+        text = scripts.render(steps[step - 1]["text"], values, defaults)
+    except KeyError as exc:   # contact edited after launch: fail this one, loudly
+        text, reason = steps[step - 1]["text"], reason or f"missing field {exc.args[0]}"
+    state = MsgState.QUEUED if reason is None else MsgState.UNREACHABLE
+    mq.enqueue(tx, [mq.NewMessage(
+        sender=campaign["number"], recipient=contact["phone"], text=text, priority=Priority.BULK,
+        ttl_s=campaign["ttl_s"] or RUNTIME.cfg.queue.default_ttl_s, key=message_key(campaign, step, contact["id"]),
+        source="campaign", created_by=campaign["created_by"], campaign_id=campaign["id"],
+        contact_id=contact["id"], step=step, state=state, error_text=reason)])
+    if state is MsgState.QUEUED:
+        tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 1, next_at = NULL, updated_at = ?"
+                      " WHERE campaign_id = ? AND contact_id = ?", (step, tx.now, campaign["id"], contact["id"]))
+        return "sent"
+    tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 0, next_at = NULL, state = 'opted_out',"
+                  " updated_at = ? WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
+                  (step, tx.now, campaign["id"], contact["id"]))
+    return "unreachable"
+
+
+def on_final(tx: Tx, message_id: int, state: MsgState) -> None:
+    """FINAL_HOOKS callback: move the recipient's cursor on from this message's outcome."""
+    m = tx.db.execute("SELECT campaign_id, contact_id, step, recipient, source FROM messages WHERE id = ?",
+                      (message_id,)).fetchone()
+    if m is None or m["campaign_id"] is None or m["source"] != "campaign":
+        return
+    if state in (MsgState.FAILED, MsgState.UNDELIVERED):
+        suppression.record_failure(tx, m["recipient"], m["campaign_id"], RUNTIME.cfg.optout.auto_unsubscribe_campaigns)
+    if m["contact_id"] is None:
+        return
+    cc = tx.db.execute("SELECT step, state, pending FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                       (m["campaign_id"], m["contact_id"])).fetchone()
+    if cc is None or cc["step"] != m["step"] or not cc["pending"]:
+        return   # a later outcome of the same message (delivered after sent), or an old run
+    if state in DONE_STATES or cc["state"] != "active":
+        tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = NULL, updated_at = ?,"
+                      " state = CASE WHEN state = 'active' THEN 'done' ELSE state END"
+                      " WHERE campaign_id = ? AND contact_id = ?", (tx.now, m["campaign_id"], m["contact_id"]))
+    else:
+        _schedule_next(tx, m["campaign_id"], m["contact_id"], m["step"], after_answer=False)
+    tx.after_commit(RUNTIME.wake)
+
+
+def _schedule_next(tx: Tx, campaign_id: int, contact_id: int, step: int, *, after_answer: bool) -> None:
+    camp = tx.db.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+    variant = tx.db.execute("SELECT variant FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                            (campaign_id, contact_id)).fetchone()[0]
+    steps, _ = script_for(tx.db, camp, variant)
+    if step >= len(steps):
+        tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = NULL, state = 'done', updated_at = ?"
+                      " WHERE campaign_id = ? AND contact_id = ?", (tx.now, campaign_id, contact_id))
+        return
+    waits = steps[step - 1].get("question") is not None and not after_answer and camp["operated_by"] == "assistant"
+    next_at = None if waits else tx.now + float(steps[step].get("delay_s") or 0)
+    tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = ?, updated_at = ?"
+                  " WHERE campaign_id = ? AND contact_id = ?", (next_at, tx.now, campaign_id, contact_id))
+
+
+def advance(tx: Tx, campaign_id: int, contact_id: int) -> bool:
+    """The assistant handled the answer to the recipient's current step: make the next step due
+    now (after its delay). Returns False when there is nothing more to send."""
+    cc = tx.db.execute("SELECT step, state FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                       (campaign_id, contact_id)).fetchone()
+    if cc is None or cc["state"] != "active":
+        return False
+    _schedule_next(tx, campaign_id, contact_id, cc["step"], after_answer=True)
+    # A campaign that finished while this recipient was thinking sends their next step anyway.
+    tx.db.execute("UPDATE campaigns SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'finished'",
+                  (tx.now, campaign_id))
+    tx.after_commit(RUNTIME.wake)
+    row = tx.db.execute("SELECT state FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                        (campaign_id, contact_id)).fetchone()
+    return row["state"] == "active"
+
+
+def stop_contact(tx: Tx, campaign_id: int, contact_id: int, phone: str, reason: str) -> bool:
+    """Stop one campaign for one contact (stop-on-reply): nothing more is sent to them by it."""
+    n = tx.db.execute("UPDATE campaign_contacts SET state = 'stopped', next_at = NULL, updated_at = ?"
+                      " WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
+                      (tx.now, campaign_id, contact_id)).rowcount
+    mq.ignore_queued(tx, "campaign_id = ? AND recipient = ?", (campaign_id, phone), reason)
+    return bool(n)
