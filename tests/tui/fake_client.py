@@ -111,6 +111,10 @@ class FakeClient:
     def come_back(self) -> None:
         self._stream.put_nowait(Connection(up=True))
 
+    def set_message(self, mid: int, state: str, **changes: Any) -> P.MessageView:
+        self.messages[mid] = msgspec.structs.replace(self.messages[mid], state=MsgState(state), **changes)
+        return self.messages[mid]
+
     def sent(self, op: str) -> list[P.Request]:
         return [r for r in self.requests if r.__struct_config__.tag == op]
 
