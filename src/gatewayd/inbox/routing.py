@@ -4,7 +4,8 @@ A conversation follows its live campaign (the campaign's office inbox); a reply 
 claims goes to the number's unsolicited inbox(es) (``office:NAME`` / ``agent:USER``).
 
 Stop and archive (seed 001): on a *reusable* number, the campaign's conversations that need
-attention (flagged, or the contact spoke last and nobody answered) move to the number's
+attention (a contact's message nobody answered, an answer the assistant could not read, or
+flagged by hand) move to the number's
 unsolicited inbox(es), and leave the assigned agent's inbox unless that agent is one of the
 targets (personally or through an office). On a *single-use* number, the pending conversations are
 closed: nothing more is sent to those contacts, queued replies are withdrawn.
@@ -90,10 +91,10 @@ def _move(tx: Tx, cfg: Config, camp: Any, number: NumberConfig | None) -> int:
     office = primary_office(targets, number)
     rows = tx.db.execute(
         """SELECT * FROM conversations WHERE campaign_id = ? AND status = 'open' AND moved_at IS NULL
-             AND (needs_attention = 1 OR awaiting_since IS NOT NULL)""", (camp["id"],)).fetchall()
+             AND needs_attention = 1""", (camp["id"],)).fetchall()
     for r in rows:
         assignee = r["assignee"] if _keeps(cfg, r["assignee"], targets) else None
-        reason = r["attention_reason"] or "awaiting a reply"
+        reason = r["attention_reason"] or "needs attention"
         cv.update(tx, r["id"], "conversation.moved",
                   extra={"from_office": r["office"], "from_assignee": r["assignee"],
                          "reason": f"campaign {camp['id']} {camp['status']}: moved to the number's unsolicited inbox"},
