@@ -77,7 +77,7 @@ def script_for(db: sqlite3.Connection, campaign: sqlite3.Row, variant: int) -> t
 
 
 def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, variant: int,
-              steps: list[dict], defaults: dict) -> str:
+              steps: list[dict], defaults: dict, source: str = "campaign", conversation_id: int | None = None) -> str:
     """Enqueue ``step`` (1-based) for one recipient unless held by quiet hours or suppressed.
     Returns ``sent``, ``held`` (next_at moved to the window opening) or ``unreachable``."""
     values = scripts.contact_values(contact)
@@ -95,9 +95,10 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
         text, reason = steps[step - 1]["text"], reason or f"missing field {exc.args[0]}"
     state = MsgState.QUEUED if reason is None else MsgState.UNREACHABLE
     mq.enqueue(tx, [mq.NewMessage(
-        sender=campaign["number"], recipient=contact["phone"], text=text, priority=Priority.BULK,
+        sender=campaign["number"], recipient=contact["phone"], text=text,
+        priority=Priority.BULK if source == "campaign" else Priority.INTERACTIVE,
         ttl_s=campaign["ttl_s"] or RUNTIME.cfg.queue.default_ttl_s, key=message_key(campaign, step, contact["id"]),
-        source="campaign", created_by=campaign["created_by"], campaign_id=campaign["id"],
+        source=source, created_by=campaign["created_by"], campaign_id=campaign["id"], conversation_id=conversation_id,
         contact_id=contact["id"], step=step, state=state, error_text=reason)])
     if state is MsgState.QUEUED:
         tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 1, next_at = NULL, updated_at = ?"
@@ -113,11 +114,11 @@ def on_final(tx: Tx, message_id: int, state: MsgState) -> None:
     """FINAL_HOOKS callback: move the recipient's cursor on from this message's outcome."""
     m = tx.db.execute("SELECT campaign_id, contact_id, step, recipient, source FROM messages WHERE id = ?",
                       (message_id,)).fetchone()
-    if m is None or m["campaign_id"] is None or m["source"] != "campaign":
+    if m is None or m["campaign_id"] is None or m["source"] not in ("campaign", "assistant"):
         return
     if state in (MsgState.FAILED, MsgState.UNDELIVERED):
         suppression.record_failure(tx, m["recipient"], m["campaign_id"], RUNTIME.cfg.optout.auto_unsubscribe_campaigns)
-    if m["contact_id"] is None:
+    if m["contact_id"] is None or m["step"] is None:
         return
     cc = tx.db.execute("SELECT step, state, pending FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
                        (m["campaign_id"], m["contact_id"])).fetchone()
@@ -147,21 +148,35 @@ def _schedule_next(tx: Tx, campaign_id: int, contact_id: int, step: int, *, afte
                   " WHERE campaign_id = ? AND contact_id = ?", (next_at, tx.now, campaign_id, contact_id))
 
 
-def advance(tx: Tx, campaign_id: int, contact_id: int) -> bool:
-    """The assistant handled the answer to the recipient's current step: make the next step due
-    now (after its delay). Returns False when there is nothing more to send."""
-    cc = tx.db.execute("SELECT step, state FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+def advance(tx: Tx, campaign_id: int, contact_id: int, source: str = "campaign",
+            conversation_id: int | None = None) -> bool:
+    """The assistant handled the answer to the recipient's current step: the next step goes out.
+    With no delay it is enqueued at once (as the assistant's reply: ``source``, the conversation,
+    interactive priority); with a delay it becomes due for the feeder. Returns False when there is
+    nothing more to send."""
+    cc = tx.db.execute("SELECT step, state, variant FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
                        (campaign_id, contact_id)).fetchone()
     if cc is None or cc["state"] != "active":
         return False
     _schedule_next(tx, campaign_id, contact_id, cc["step"], after_answer=True)
+    row = tx.db.execute("SELECT state, next_at FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
+                        (campaign_id, contact_id)).fetchone()
+    if row["state"] != "active":
+        return False
+    camp = tx.db.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+    if row["next_at"] is not None and row["next_at"] <= tx.now and camp["status"] in ("processing", "sending",
+                                                                                      "finished"):
+        contact = tx.db.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        script_steps, defaults = script_for(tx.db, camp, cc["variant"])
+        send_step(tx, camp, contact, cc["step"] + 1, cc["variant"], script_steps, defaults, source=source,
+                  conversation_id=conversation_id)
+        number = camp["number"]
+        tx.after_commit(lambda: RUNTIME.kick(number))
     # A campaign that finished while this recipient was thinking sends their next step anyway.
     tx.db.execute("UPDATE campaigns SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'finished'",
                   (tx.now, campaign_id))
     tx.after_commit(RUNTIME.wake)
-    row = tx.db.execute("SELECT state FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
-                        (campaign_id, contact_id)).fetchone()
-    return row["state"] == "active"
+    return True
 
 
 def stop_contact(tx: Tx, campaign_id: int, contact_id: int, phone: str, reason: str) -> bool:

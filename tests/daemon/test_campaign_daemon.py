@@ -1,0 +1,207 @@
+"""Campaigns through the running daemon's socket: launch, refusal, lifecycle, suspension, roles."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from gatewayd.control.access import Principal
+from gatewayd.control.handlers import dispatch
+from gatewayd import protocol as P
+from gatewayd.links.base import LinkStatus
+from gatewayd.models import LinkState, Role
+from support import AsyncClient, wait_until
+
+from test_campaign_kit import NUMBER, make_cfg, running
+
+pytestmark = pytest.mark.trio
+HEADER = ["First Name", "Last Name", "Phone", "City"]
+
+
+def people(n: int, start: int = 0) -> list[list[str]]:
+    return [[f"P{i}", "Test", f"+1415555{2000 + i:04d}", "SF" if i % 2 else ""] for i in range(start, start + n)]
+
+
+def campaign_row(gw, cid: int) -> dict:
+    return dict(gw.store.reader.execute("SELECT * FROM campaigns WHERE id = ?", (cid,)).fetchone())
+
+
+def count(gw, sql: str, *args) -> int:
+    return gw.store.reader.execute(sql, args).fetchone()[0]
+
+
+def hold(gw) -> None:
+    gw.links["sim"].window = 0
+
+
+def release(gw) -> None:
+    gw.links["sim"].window = 20
+    gw.links["sim"].notify()
+
+
+async def setup(c: AsyncClient, n: int = 20, steps=None) -> None:
+    await c.call("contacts_import", list="L", header=HEADER, rows=people(n))
+    await c.call("script_create", name="s", type="nudge",
+                 steps=steps or [{"text": "Hi {first_name} from {city}"}], defaults={"city": "home"})
+
+
+async def test_launch_now_sends_to_every_contact_and_finishes(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c)
+        camp = await c.call("campaign_create", fields={"name": "hello", "script": "s", "list": "L", "number": NUMBER,
+                                                       "tags": ["promo"]}, launch=True)
+        assert camp["status"] == "processing" and camp["office"] == "main"
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "finished")
+        texts = {r[0] for r in gw.store.reader.execute("SELECT text FROM messages WHERE campaign_id = ?", (camp["id"],))}
+        assert "Hi P1 from SF" in texts and "Hi P0 from home" in texts
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE state = 'delivered'") == 20)
+        rep = await c.call("campaign_report", id=camp["id"])
+        assert rep["send_status"]["succeeded"] == 20 and rep["engagement"]["contacts_sent"] == 20
+        assert rep["performance"]["segments"]["delivered_confirmed"] == 20
+        shown = await c.call("campaign_show", id=camp["id"])
+        assert shown["launched_at"] and shown["finished_at"] and shown["actions"] == ["view", "clone", "archive"]
+        listed = await c.call("campaign_list", tag="promo", status=["finished"])
+        assert [x["id"] for x in listed] == [camp["id"]]
+        assert await c.call("campaign_list", search="nomatch") == []
+
+
+async def test_launch_is_refused_with_every_reason(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await c.call("contacts_import", list="L", header=HEADER, rows=people(3))
+        await c.call("contacts_import", list="empty", header=HEADER, rows=[])
+        await c.call("script_create", name="needs", steps=[{"text": "Hi {first_name}, {city}; code {code}"}])
+        draft = await c.call("campaign_create", fields={"name": "d", "script": "needs", "list": "L", "number": NUMBER})
+        assert any("{city} is empty for 2 contact(s)" in r for r in draft["not_ready"])
+        r = await c.request("campaign_action", id=draft["id"], action="launch")
+        assert r["error"]["code"] == "not_ready"
+        msg = r["error"]["message"]
+        assert "{city} is empty for 2 contact(s): +14155552000, +14155552002" in msg
+        assert "{code} is empty for 3 contact(s)" in msg
+        # A default fixes a field; the draft can be edited, then it launches.
+        await c.call("campaign_edit", id=draft["id"], fields={"defaults": {"city": "town", "code": "X"}})
+        assert (await c.call("campaign_action", id=draft["id"], action="launch"))["status"] == "processing"
+        empty = await c.call("campaign_create", fields={"name": "e", "list": "empty"})
+        r = await c.request("campaign_action", id=empty["id"], action="launch")
+        msg = r["error"]["message"]
+        assert "no script chosen" in msg and "no contacts" in msg and "no number chosen" in msg
+        r = await c.request("campaign_create", fields={"name": "x", "number": "+19995550000"})
+        assert r["error"]["code"] == "unknown_number"
+
+
+async def test_lifecycle_actions_follow_the_status_table(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c)
+        d = await c.call("campaign_create", fields={"name": "d", "script": "s", "list": "L", "number": NUMBER})
+        r = await c.request("campaign_action", id=d["id"], action="resume")
+        assert r["error"]["code"] == "bad_status" and "draft" in r["error"]["message"]
+        clone = await c.call("campaign_action", id=d["id"], action="clone")
+        assert clone["status"] == "draft" and clone["name"] == "d (copy)" and clone["id"] != d["id"]
+        discarded = await c.call("campaign_action", id=clone["id"], action="archive")
+        assert discarded["status"] == "archived" and discarded["status_reason"] == "discarded draft"
+        assert (await c.request("campaign_action", id=clone["id"], action="launch"))["error"]["code"] == "bad_status"
+        launched = await c.call("campaign_action", id=d["id"], action="launch")
+        r = await c.request("campaign_edit", id=d["id"], fields={"name": "renamed"})
+        assert r["error"]["code"] == "bad_status"
+        assert launched["status"] in ("processing", "sending")
+        await wait_until(gw, lambda: campaign_row(gw, d["id"])["status"] == "finished")
+        stopped = await c.request("campaign_action", id=d["id"], action="stop")
+        assert stopped["error"]["code"] == "bad_status"
+        archived = await c.call("campaign_action", id=d["id"], action="archive")
+        assert archived["status"] == "archived" and archived["actions"] == ["view", "clone"]
+
+
+async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        hold(gw)     # the link takes nothing, so the pause has a queue to withdraw
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=30)
+        camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        cid = camp["id"]
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 30)
+        paused = await c.call("campaign_action", id=cid, action="pause")
+        assert paused["status"] == "paused"
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 30
+        release(gw)
+        resumed = await c.call("campaign_action", id=cid, action="resume")
+        assert resumed["status"] in ("sending", "processing")
+        await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")
+        sent = gw.store.reader.execute(
+            "SELECT recipient, count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')"
+            " GROUP BY recipient", (cid,)).fetchall()
+        assert len(sent) == 30 and all(n == 1 for _, n in sent)
+
+
+async def test_stop_withdraws_queued_messages(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        hold(gw)
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=10)
+        camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", camp["id"]) == 10)
+        assert (await c.call("campaign_action", id=camp["id"], action="stop"))["status"] == "stopped"
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", camp["id"]) == 10
+        rep = await c.call("campaign_report", id=camp["id"])
+        assert rep["send_status"]["ignored"] == 10 and rep["send_status"]["total"] == 0
+
+
+async def test_link_down_suspends_and_link_up_resumes_by_itself(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=5)
+        sim = gw.links["sim"].link
+        sink = sim.sink
+        sim._up = False
+        sink.status(LinkStatus(link="sim", kind="sim", state=LinkState.DOWN, reason="carrier unreachable"))
+        camp = await c.call("campaign_create", fields={"name": "s", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "suspended")
+        row = campaign_row(gw, camp["id"])
+        assert row["status_reason"].startswith("links down") and NUMBER in row["status_reason"]
+        sim._up = True
+        sink.status(LinkStatus(link="sim", kind="sim", state=LinkState.UP))
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "finished")
+
+
+async def test_roles_and_offices(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c)
+        camp = await c.call("campaign_create", fields={"name": "m", "script": "s", "list": "L", "number": NUMBER})
+        viewer = Principal("vera", 2001, Role.VIEWER, ("main",))
+        outsider = Principal("otto", 2002, Role.AGENT, ("other",))
+        agent = Principal("ann", 2003, Role.AGENT, ("main",))
+        r = await dispatch(gw, viewer, P.CampaignAction(id=camp["id"], action="launch"))
+        assert r.error.code == "forbidden"
+        assert (await dispatch(gw, viewer, P.CampaignShow(id=camp["id"]))).ok
+        r = await dispatch(gw, outsider, P.CampaignShow(id=camp["id"]))
+        assert r.error.code == "not_found"
+        assert (await dispatch(gw, outsider, P.CampaignList())).result == []
+        r = await dispatch(gw, outsider, P.CampaignCreate(fields=P.CampaignFields(name="x", office="main")))
+        assert r.error.code == "forbidden"
+        assert (await dispatch(gw, agent, P.CampaignAction(id=camp["id"], action="pause"))).error.code == "bad_status"
+        r = await dispatch(gw, agent, P.OptIn(phone="+14155552000"))
+        assert r.error.code == "forbidden"   # lifting everything is an admin's call
+
+
+async def test_campaign_events_carry_the_office(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=2)
+        sub = gw.bus.subscribe(["campaign."])
+        camp = await c.call("campaign_create", fields={"name": "m", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        seen = []
+        with trio.fail_after(10):
+            while "finished" not in seen:
+                ev = await sub.recv.receive()
+                assert ev.data["office"] == "main"
+                if ev.type == "campaign.status":
+                    seen.append(ev.data["status"])
+        sub.close()
+        assert seen == ["processing", "sending", "finished"]
+        assert camp["id"]
