@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatewayd.inbox import assistant
-from test_inbox_support import (YES_NO_THEN_CHOICE, call, campaign, contact, gateway, receive, sent_step, sql)
+from test_inbox_support import (MAIN, YES_NO_THEN_CHOICE, Refused, call, campaign, contact, gateway, receive,
+                                sent_step, sql)
 
 JOHN = "+14155550123"
 
@@ -146,3 +147,46 @@ async def test_operator_can_hand_a_conversation_back_to_the_assistant(tmp_path):
         await receive(gw, JOHN, "Yeah")
         answers = await sql(gw, "SELECT value, valid FROM answers ORDER BY id")
         assert answers == [{"value": None, "valid": 0}, {"value": "yes", "valid": 1}]
+
+
+@pytest.mark.trio
+async def test_keyword_auto_replies_answer_assistant_and_unsolicited_conversations_only(tmp_path):
+    async with gateway(tmp_path) as gw:
+        await call(gw, "root", "inbox_keyword_set", keyword="hours", reply="Open 9-5, Mon-Fri")
+        await call(gw, "root", "inbox_keyword_set", keyword="HOURS", reply="Main office: 8-6", number=MAIN)
+        with pytest.raises(Refused) as e:
+            await call(gw, "root", "inbox_keyword_set", keyword="stop", reply="bye")
+        assert e.value.code == "reserved_keyword"
+        with pytest.raises(Refused) as e:
+            await call(gw, "alice", "inbox_keyword_set", keyword="x", reply="y")
+        assert e.value.code == "forbidden"
+        row = await receive(gw, "+14155550124", " Hours ")            # unsolicited: answered, nothing to do
+        c = (await call(gw, "alice", "inbox_show", conversation_id=row["conversation_id"]))["conversation"]
+        assert c["section"] == "agent"
+        assert await sql(gw, "SELECT text, source FROM messages WHERE recipient = '+14155550124'") == [
+            {"text": "Main office: 8-6", "source": "assistant"}]
+        await _setup(gw, step=1)                                     # assistant-operated campaign
+        await receive(gw, JOHN, "HOURS")
+        assert (await sql(gw, "SELECT text FROM messages WHERE recipient = ? AND source = 'assistant'", JOHN)) == [
+            {"text": "Main office: 8-6"}]
+        assert not await sql(gw, "SELECT 1 FROM answers")             # a keyword is not an answer
+        jane = "+14155550125"
+        cid = await campaign(gw, operated_by="agent")
+        await sent_step(gw, cid, await contact(gw, jane, "Jane"), jane)
+        await receive(gw, jane, "hours")                             # agent-operated: a person answers
+        assert not await sql(gw, "SELECT 1 FROM messages WHERE recipient = ? AND source = 'assistant'", jane)
+        await call(gw, "root", "inbox_keyword_remove", keyword="hours", number=MAIN)
+        assert [k["reply"] for k in await call(gw, "vic", "inbox_keywords")] == ["Open 9-5, Mon-Fri"]
+
+
+@pytest.mark.trio
+async def test_stop_in_a_conversation_is_an_opt_out_not_an_answer(tmp_path):
+    async with gateway(tmp_path) as gw:
+        await _setup(gw, step=1)
+        row = await receive(gw, JOHN, "STOP")
+        c = (await call(gw, "alice", "inbox_show", conversation_id=row["conversation_id"]))["conversation"]
+        assert row["keyword"] == "STOP" and c["opted_out"] and not c["needs_attention"]
+        assert not await sql(gw, "SELECT 1 FROM answers")
+        with pytest.raises(Refused) as e:
+            await call(gw, "alice", "inbox_reply", conversation_id=c["id"], text="sorry to see you go")
+        assert e.value.code == "opted_out"

@@ -94,6 +94,23 @@ def cmd_opt_out(client: ctl.Client, args) -> None:
     ctl.emit(args, res, lambda r: print(f"conversation {r['conversation_id']}: contact opted out ({r['scope']})"))
 
 
+def cmd_keywords(client: ctl.Client, args) -> None:
+    ctl.emit(args, client.call("inbox_keywords"), lambda rows: ctl.table(
+        [[r["keyword"], r["number"] or "(all)", r["reply"][:50], r["created_by"] or "-"] for r in rows],
+        ["KEYWORD", "NUMBER", "REPLY", "BY"]))
+
+
+def cmd_keyword(client: ctl.Client, args) -> None:
+    if args.action == "set":
+        if not args.reply:
+            raise ctl.CtlError("usage", "inbox keyword set KEYWORD REPLY", 2)
+        res = client.call("inbox_keyword_set", keyword=args.keyword, reply=args.reply, number=args.number)
+        ctl.emit(args, res, lambda r: print(f"{r['keyword']} on {r['number'] or 'every number'}: {r['reply']}"))
+    else:
+        res = client.call("inbox_keyword_remove", keyword=args.keyword, number=args.number)
+        ctl.emit(args, res, lambda r: print(f"{r['keyword']} removed"))
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inbox", help="conversations: list, show, reply, tag, assign, triage")
     inbox = p.add_subparsers(dest="inbox_command", required=True)
@@ -145,3 +162,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--scope", choices=["campaign", "number", "all"])
     s.add_argument("--reason")
     s.set_defaults(fn=cmd_opt_out)
+    inbox.add_parser("keywords", help="keyword auto-replies the assistant sends").set_defaults(fn=cmd_keywords)
+    s = inbox.add_parser("keyword", help="set or remove a keyword auto-reply (admin)")
+    s.add_argument("action", choices=["set", "rm"])
+    s.add_argument("keyword")
+    s.add_argument("reply", nargs="?")
+    s.add_argument("--number", help="only on this number (default: every number)")
+    s.set_defaults(fn=cmd_keyword)

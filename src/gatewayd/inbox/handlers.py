@@ -13,7 +13,7 @@ from ..control.handlers import handles
 from ..errors import BadRequest
 from ..models import MsgState, Role
 from . import conversations as cv
-from . import triage
+from . import keywords, triage
 
 
 def _limit(n: int) -> None:
@@ -94,3 +94,21 @@ async def inbox_read(gw, who: Principal, req: P.InboxRead) -> P.ConversationView
 async def inbox_opt_out(gw, who: Principal, req: P.InboxOptOut) -> dict:
     scope = await gw.store.run(triage.opt_out, who, req.conversation_id, req.scope, req.reason)
     return {"conversation_id": req.conversation_id, "opted_out": True, "scope": scope}
+
+
+@handles(P.InboxKeywords)
+async def inbox_keywords(gw, who: Principal, req: P.InboxKeywords) -> list[P.AutoReplyView]:
+    return await gw.store.read(keywords.listing)
+
+
+@handles(P.InboxKeywordSet, Role.ADMIN)
+async def inbox_keyword_set(gw, who: Principal, req: P.InboxKeywordSet) -> P.AutoReplyView:
+    if req.number is not None and gw.cfg.number(req.number) is None:
+        raise BadRequest(f"unknown number {req.number!r}: not in [[numbers]]", "unknown_number")
+    return await gw.store.run(keywords.put, req.keyword, req.reply, req.number, who.user)
+
+
+@handles(P.InboxKeywordRemove, Role.ADMIN)
+async def inbox_keyword_remove(gw, who: Principal, req: P.InboxKeywordRemove) -> dict:
+    await gw.store.run(keywords.remove, req.keyword, req.number, who.user)
+    return {"keyword": keywords.normalise(req.keyword), "number": req.number, "removed": True}

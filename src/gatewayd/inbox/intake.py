@@ -7,6 +7,7 @@ campaigns). Here we:
 - find or create the conversation (contact x our number) and place it: a live campaign's office
   inbox, or the number's unsolicited inbox(es) with its introductory reply sent once;
 - on a single-use number whose campaign ended, keep the message but send nothing (seed 001);
+- answer configured keywords (:mod:`.keywords`) where no agent operates the conversation;
 - for assistant-operated conversations, read the reply as the answer to the last interactive
   step sent: a valid answer is stored and the script advances; anything else needs attention;
 - for agent-operated ones, flag Needs attention and start the response-time clock.
@@ -22,7 +23,7 @@ from typing import Any
 from ..models import Priority
 from ..store import messages as mq
 from ..store.store import Tx
-from . import assistant, routing
+from . import assistant, keywords, routing
 from . import conversations as cv
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ def on_inbound(tx: Tx, row: dict[str, Any]) -> None:
             cols.update(opted_out=1, needs_attention=0, attention_reason=None, awaiting_since=None)
         elif keyword in OPT_IN:
             cols["opted_out"] = 0
+    elif (auto := _auto_reply(tx, state, live, row)) is not None:
+        cols.update(auto)
     elif state["operated_by"] == "assistant" and live:
         cols.update(_assistant(tx, state, camp, row))
     else:
@@ -90,6 +93,22 @@ def on_inbound(tx: Tx, row: dict[str, Any]) -> None:
         if not live:
             _intro(tx, state, number, cols)
     cv.update(tx, conv["id"], "conversation.message", extra=extra, **cols)
+
+
+def _auto_reply(tx: Tx, conv: dict[str, Any], live: bool, row: dict[str, Any]) -> dict[str, Any] | None:
+    """A configured keyword, answered by the assistant where no agent operates the conversation."""
+    if live and conv["operated_by"] != "assistant":
+        return None
+    text = keywords.reply_for(tx.db, row["text"], conv["number"])
+    if text is None or suppressed(tx.db, conv["phone"], conv["number"], conv["campaign_id"] if live else None):
+        return None
+    mq.enqueue(tx, [mq.NewMessage(sender=conv["number"], recipient=conv["phone"], text=text,
+                                  priority=Priority.INTERACTIVE, source="assistant",
+                                  ttl_s=routing.config().queue.default_ttl_s,
+                                  campaign_id=conv["campaign_id"] if live else None,
+                                  contact_id=conv["contact_id"], conversation_id=conv["id"])])
+    tx.emit("conversation.auto_reply", id=conv["id"], office=conv["office"], keyword=keywords.normalise(row["text"]))
+    return {"awaiting_since": None}
 
 
 def _intro(tx: Tx, conv: dict[str, Any], number, cols: dict[str, Any]) -> None:
@@ -101,6 +120,7 @@ def _intro(tx: Tx, conv: dict[str, Any], number, cols: dict[str, Any]) -> None:
         return
     mq.enqueue(tx, [mq.NewMessage(sender=conv["number"], recipient=conv["phone"], text=text,
                                   priority=Priority.INTERACTIVE, source="assistant",
+                                  ttl_s=routing.config().queue.default_ttl_s,
                                   contact_id=conv["contact_id"], conversation_id=conv["id"])])
     cols["intro_sent_at"] = tx.now
 

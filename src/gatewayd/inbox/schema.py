@@ -103,4 +103,19 @@ CREATE TABLE response_times (
 CREATE INDEX ix_resp_campaign ON response_times(campaign_id, seconds);
 """,
     ),
+    (
+        "inbox-0002",
+        """
+-- Keyword auto-replies the assistant sends (whole-message match, case and spaces ignored).
+-- number '' applies to every number; a number's own entry wins.
+CREATE TABLE auto_replies (
+  keyword TEXT NOT NULL,
+  number TEXT NOT NULL DEFAULT '',
+  reply TEXT NOT NULL,
+  created_by TEXT,
+  updated_at REAL NOT NULL,
+  PRIMARY KEY (keyword, number)
+);
+""",
+    ),
 ]

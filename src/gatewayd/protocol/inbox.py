@@ -92,6 +92,24 @@ class InboxOptOut(Request, tag="inbox_opt_out"):
     reason: str = ""
 
 
+class InboxKeywordSet(Request, tag="inbox_keyword_set"):
+    """Admin: the assistant answers ``keyword`` (the whole message) with ``reply``; on one
+    number, or on every number when ``number`` is omitted."""
+
+    keyword: str
+    reply: str
+    number: str | None = None
+
+
+class InboxKeywordRemove(Request, tag="inbox_keyword_remove"):
+    keyword: str
+    number: str | None = None
+
+
+class InboxKeywords(Request, tag="inbox_keywords"):
+    """The configured keyword auto-replies. Returns a list of :class:`AutoReplyView`."""
+
+
 # ---- views ----------------------------------------------------------------------------------
 
 
@@ -160,8 +178,17 @@ class ConversationDetail(msgspec.Struct):
     answers: list[AnswerView]
 
 
+class AutoReplyView(msgspec.Struct, kw_only=True):
+    keyword: str
+    number: str | None
+    reply: str
+    updated_at: float
+    created_by: str | None
+
+
 __all__ = [
     "InboxList", "InboxShow", "InboxReply", "InboxTag", "InboxUntag", "InboxAssign", "InboxOperatedBy",
     "InboxAttention", "InboxRead", "InboxOptOut", "ConversationView", "ThreadItem", "AnswerView",
-    "ConversationPage", "ConversationDetail",
+    "ConversationPage", "ConversationDetail", "InboxKeywordSet", "InboxKeywordRemove", "InboxKeywords",
+    "AutoReplyView",
 ]
