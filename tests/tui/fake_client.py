@@ -17,7 +17,7 @@ from gatewayd import protocol as P
 from gatewayd.models import Encoding, LinkState, MsgState, Role, SegmentInfo
 from gatewaytui.client import Connection, RequestError
 
-T0 = 1_795_000_000.0   # fixed clock for deterministic screens (2026-11-18 ...)
+T0 = 1_700_000_000.0   # fixed clock for deterministic screens (2023-11-14, never "today")
 
 
 def analyse(text: str) -> SegmentInfo:

@@ -68,7 +68,7 @@ async def test_unmatched_receipts_alert_opens_the_list():
     client.status.unmatched_receipts = 1
     from gatewayd.protocol import ReceiptView
     client.receipts = [ReceiptView(id=1, link="sim", carrier_id="deadbeef", stat="DELIVRD", err="000",
-                                   received_at=1_795_000_000.0, raw="id:deadbeef stat:DELIVRD")]
+                                   received_at=1_700_000_000.0, raw="id:deadbeef stat:DELIVRD")]
     app = app_for(client)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.status is not None)
