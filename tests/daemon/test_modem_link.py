@@ -250,3 +250,18 @@ async def test_max_per_minute_paces_sends(fake):
         for _ in range(4):
             assert (await link.submit(seg())).ok
         assert trio.current_time() - start >= 0.3
+
+
+async def test_window_two_still_sends_one_at_a_time_in_order(tmp_path):
+    with FakeModem(str(tmp_path / "m"), send_time=0.1) as fake:
+        link = make_link(fake, make_sink(), window=2)
+        assert link.window == 2
+        async with running(link):
+            async with trio.open_nursery() as nursery:
+                for i in range(4):
+                    nursery.start_soon(link.submit, seg(f"m{i}"))
+                    await trio.sleep(0)     # handed over in order, as the dispatcher does
+            assert [s.submit.text for s in fake.sent] == ["m0", "m1", "m2", "m3"]
+            assert [s.mr for s in fake.sent] == [1, 2, 3, 4]
+            gaps = [b.at - a.at for a, b in zip(fake.sent, fake.sent[1:])]
+            assert min(gaps) >= 0.09          # never two sends inside the modem at once

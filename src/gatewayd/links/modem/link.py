@@ -49,7 +49,9 @@ class ModemLink:
         self.cfg = cfg
         self.sink = sink
         self.name = cfg.name
-        self.window = 1
+        # One send at a time on the wire (the send lock); a window of 2 lets the dispatcher hand
+        # over the next segment while the current one is in the modem, hiding its turnaround.
+        self.window = cfg.window
         self._health_s = health_s
         self._backoff = (backoff_min_s, backoff_max_s)
         self._clock = clock
