@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gatewayd.models import Priority
@@ -156,3 +158,35 @@ async def test_operator_opt_out_stops_replies(tmp_path):
         with pytest.raises(Refused) as e:
             await call(gw, "alice", "inbox_reply", conversation_id=conv["id"], text="still there?")
         assert e.value.code == "opted_out"
+
+
+async def test_search_is_answered_from_the_trigram_index_not_a_table_scan(tmp_path):
+    async with gateway(tmp_path) as gw:
+        def fill(tx):
+            tx.db.executemany(
+                "INSERT INTO conversations(number, phone, first_name, last_name, office, inbox, last_message_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 'main', '[\"office:main\"]', ?, 0, 0)",
+                [(MAIN, f"+1415556{i:04d}", f"Name{i}", "Rossi" if i % 500 == 0 else "Smith", float(i))
+                 for i in range(5000)])
+        await gw.store.run(fill)
+        page = await call(gw, "alice", "inbox_list", search="rossi", limit=5)
+        assert page["counts"]["agent"] == 10 and len(page["items"]) == 5
+        assert [c["first_name"] for c in page["items"]] == ["Name4500", "Name4000", "Name3500", "Name3000", "Name2500"]
+        assert [c["phone"] for c in (await call(gw, "alice", "inbox_list", search="556 1234"))["items"]] == [
+            "+14155561234"]
+        from gatewayd import protocol as P
+        from gatewayd.inbox import triage
+        from test_inbox_support import who
+        traced: list[str] = []
+
+        def q(db):
+            db.set_trace_callback(traced.append)
+            try:
+                return triage.list_page(db, who(gw, "alice"), P.InboxList(search="rossi"))
+            finally:
+                db.set_trace_callback(None)
+        await gw.store.read(q)
+        queries = [sql for sql in traced if sql.startswith("SELECT c.")]      # the counts and the page
+        plans = await gw.store.read(lambda db: [
+            " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql)) for sql in queries])
+        assert len(plans) == 2 and all("conversations_fts" in p and not re.search(r"SCAN c\b", p) for p in plans)

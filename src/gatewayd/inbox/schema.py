@@ -118,4 +118,14 @@ CREATE TABLE auto_replies (
 );
 """,
     ),
+    (
+        "inbox-0003",
+        """
+-- Section counts read this index alone (no table rows), in GROUP BY order (no sort).
+CREATE INDEX ix_conv_sections ON conversations(status, needs_attention, operated_by, office, assignee, inbox);
+-- Search terms shorter than a trigram: name prefixes, through these.
+CREATE INDEX ix_conv_first ON conversations(first_name COLLATE NOCASE);
+CREATE INDEX ix_conv_last ON conversations(last_name COLLATE NOCASE);
+""",
+    ),
 ]

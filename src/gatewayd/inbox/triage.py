@@ -43,9 +43,9 @@ def _search_clause(q: str) -> tuple[str, list[Any]]:
         if len(t) >= 3:
             clauses.append("c.id IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?)")
             args.append('"' + t.replace('"', '""') + '"')
-        else:
-            clauses.append("(c.first_name LIKE ? OR c.last_name LIKE ? OR c.phone LIKE ?)")
-            args += [t + "%", t + "%", "%" + t + "%"]
+        else:   # one or two characters: a name prefix (indexed); too short to mean a phone
+            clauses.append("(c.first_name LIKE ? OR c.last_name LIKE ?)")
+            args += [t.replace("%", "").replace("_", "") + "%"] * 2
     return (" AND ".join(clauses) or "1"), args
 
 
@@ -59,9 +59,6 @@ _SECTIONS = {
 def list_page(db: sqlite3.Connection, who: Principal, req: P.InboxList) -> P.ConversationPage:
     vis, args = cv.visibility_sql(who)
     where = [vis]
-    if req.status != "all":
-        where.append("c.status = ?")
-        args.append(req.status)
     for col, val in (("campaign_id", req.campaign_id), ("number", req.number), ("assignee", req.assignee)):
         if val is not None:
             where.append(f"c.{col} = ?")
@@ -76,23 +73,33 @@ def list_page(db: sqlite3.Connection, who: Principal, req: P.InboxList) -> P.Con
         clause, sargs = _search_clause(req.search)
         where.append(clause)
         args += sargs
-    base = " AND ".join(where)
+
+    def assemble(status_expr: str, extra: list[str] = []) -> tuple[str, list[Any]]:
+        # ``+c.status`` keeps the planner off the status index where another access path is
+        # better: the search hits (rowid lookups) or the recency index (ORDER BY ... LIMIT).
+        if req.status == "all":
+            return " AND ".join(where + extra), list(args)
+        return " AND ".join([f"{status_expr} = ?", *where, *extra]), [req.status, *args]
+
     counts = {s: 0 for s in _SECTIONS}
-    for r in db.execute(f"SELECT c.needs_attention AS na, c.operated_by AS ob, count(*) AS n FROM conversations c"
-                        f" WHERE {base} GROUP BY 1, 2", args):
-        counts["needs_attention" if r["na"] else ("assistant" if r["ob"] == "assistant" else "agent")] += r["n"]
-    page_where, page_args = [base], list(args)
-    if req.section:
-        page_where.append(_SECTIONS[req.section])
+    if req.counts:
+        cond, cargs = assemble("+c.status" if req.search else "c.status")
+        sql = (f"SELECT c.needs_attention AS na, c.operated_by AS ob, count(*) AS n FROM conversations c"
+               f" WHERE {cond} GROUP BY 1, 2")
+        for r in db.execute(sql, cargs):
+            counts["needs_attention" if r["na"] else ("assistant" if r["ob"] == "assistant" else "agent")] += r["n"]
+    extra = [_SECTIONS[req.section]] if req.section else []
+    keyset: list[Any] = []
     if req.before:
         try:
             at, last_id = req.before.split(":")
-            page_args += [float(at), float(at), int(last_id)]
+            keyset = [float(at), float(at), int(last_id)]
         except ValueError:
             raise BadRequest(f"bad page token {req.before!r}") from None
-        page_where.append("(c.last_message_at < ? OR (c.last_message_at = ? AND c.id < ?))")
-    rows = db.execute(f"SELECT c.* FROM conversations c WHERE {' AND '.join(page_where)}"
-                      f" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?", (*page_args, req.limit + 1)).fetchall()
+        extra.append("(c.last_message_at < ? OR (c.last_message_at = ? AND c.id < ?))")
+    cond, pargs = assemble("+c.status", extra)
+    rows = db.execute(f"SELECT c.* FROM conversations c WHERE {cond}"
+                      f" ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?", (*pargs, *keyset, req.limit + 1)).fetchall()
     page = rows[: req.limit]
     tag_map: dict[int, list[str]] = {r["id"]: [] for r in page}
     if page:

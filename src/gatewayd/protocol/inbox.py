@@ -33,6 +33,7 @@ class InboxList(Request, tag="inbox_list"):
     status: Literal["open", "closed", "all"] = "open"
     before: str | None = None
     limit: int = 50
+    counts: bool = True                  # False: skip the per-section counts (next pages)
 
 
 class InboxShow(Request, tag="inbox_show"):
@@ -167,7 +168,8 @@ class AnswerView(msgspec.Struct, kw_only=True):
 
 class ConversationPage(msgspec.Struct):
     items: list[ConversationView]
-    counts: dict[str, int]               # per section, same filters (a TUI hides empty sections)
+    counts: dict[str, int]               # per section, same filters (a TUI hides empty sections); zeros
+                                         # when the request asked for no counts
     next_before: str | None
 
 
