@@ -103,9 +103,19 @@ async def wait_until(gw: Gateway, predicate, *, timeout: float = 20.0) -> None:
             sub.close()
 
 
+def query(gw: Gateway, sql: str, args: tuple = ()) -> list[tuple]:
+    """Read the daemon's database on a connection of our own (never share the daemon's)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(gw.store.path))
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
 def states(gw: Gateway) -> dict[str, int]:
-    rows = gw.store.reader.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall()  # type: ignore
-    return {r[0]: r[1] for r in rows}
+    return {r[0]: r[1] for r in query(gw, "SELECT state, count(*) FROM messages GROUP BY state")}
 
 
 def env_with_socket(sock: str) -> dict[str, str]:

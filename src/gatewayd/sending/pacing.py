@@ -58,12 +58,15 @@ class AdaptiveRate:
     the receipt mapping are untouched (SPEC §2).
     """
 
-    def __init__(self, ceiling: float | None, floor: float = 1.0, recover_after_s: float = 5.0) -> None:
+    def __init__(self, ceiling: float | None, floor: float = 1.0, recover_after_s: float = 2.0,
+                 cooldown_s: float = 1.0) -> None:
         self.ceiling = ceiling
         self.floor = floor
         self.recover_after_s = recover_after_s
+        self.cooldown_s = cooldown_s
         self.current: float | None = ceiling
         self.last_throttle = -math.inf
+        self.last_cut = -math.inf
         self.last_raise = -math.inf
 
     @property
@@ -71,22 +74,29 @@ class AdaptiveRate:
         return self.current is not None and (self.ceiling is None or self.current < self.ceiling)
 
     def on_throttle(self, now: float, observed_rate: float) -> float:
-        base = self.current if self.current is not None else max(observed_rate, self.floor * 2)
-        self.current = max(self.floor, base / 2)
+        """Halve once per episode: the many responses of one window that all say "throttled"
+        are one signal, not ten (or the rate would collapse to the floor)."""
         self.last_throttle = now
         self.last_raise = now
+        if self.current is not None and now - self.last_cut < self.cooldown_s:
+            return self.current
+        base = self.current if self.current is not None else max(observed_rate, self.floor * 2)
+        if self.ceiling is not None:
+            base = min(base, self.ceiling)
+        self.current = max(self.floor, base / 2)
+        self.last_cut = now
         return self.current
 
     def tick(self, now: float) -> float | None:
-        """Raise by 10 % per quiet period; back to unlimited/ceiling when reached."""
+        """Additive increase per quiet period; back to the ceiling (or unlimited) when reached."""
         if self.current is None or now - self.last_throttle < self.recover_after_s:
             return self.current
         if now - self.last_raise >= self.recover_after_s:
             self.last_raise = now
-            self.current *= 1.1
+            self.current += max(1.0, 0.1 * (self.ceiling or self.current))
             if self.ceiling is not None and self.current >= self.ceiling:
                 self.current = self.ceiling
-            elif self.ceiling is None and now - self.last_throttle > 12 * self.recover_after_s:
+            elif self.ceiling is None and now - self.last_throttle > 10 * self.recover_after_s:
                 self.current = None
         return self.current
 

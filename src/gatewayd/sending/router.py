@@ -54,7 +54,7 @@ class LinkRuntime:
         self.changed = trio.Event()
 
     def on_throttle(self, now: float) -> None:
-        rate = self.adaptive.on_throttle(now, self.recent_rate(now))
+        rate = self.adaptive.on_throttle(now, self.recent_rate(now, window=2.0))
         self.bucket.set_rate(rate, max(1, int(rate)))
 
     def tick(self, now: float) -> None:

@@ -161,7 +161,7 @@ class Store:
                 try:
                     op.result = op.fn(tx, *op.args)
                     for type_, data in tx._events:
-                        payload = _json.encode(data)
+                        payload = _json.encode(data).decode()
                         cur = db.execute(
                             "INSERT INTO events(at, type, data) VALUES (?, ?, ?)", (now, type_, payload)
                         )
