@@ -265,3 +265,22 @@ async def test_window_two_still_sends_one_at_a_time_in_order(tmp_path):
             assert [s.mr for s in fake.sent] == [1, 2, 3, 4]
             gaps = [b.at - a.at for a, b in zip(fake.sent, fake.sent[1:])]
             assert min(gaps) >= 0.09          # never two sends inside the modem at once
+
+
+async def test_storage_filling_up_without_urcs_is_emptied_promptly(tmp_path):
+    with FakeModem(str(tmp_path / "m"), storage_size=4) as fake:
+        sink = make_sink()
+        async with running(make_link(fake, sink, poll_s=3600)):        # no periodic listing soon
+            fake.fill_silently("+15551234567", 4)
+            await eventually(lambda: len(sink.messages) == 4)            # the health check saw 4/4
+            await eventually(lambda: not fake.storage)
+
+
+async def test_report_with_national_recipient_is_matched_back_to_e164(tmp_path):
+    with FakeModem(str(tmp_path / "m"), report_national=True) as fake:
+        sink = make_sink()
+        link = make_link(fake, sink)
+        async with running(link):
+            assert (await link.submit(seg(recipient="+15559876543"))).ok
+            await eventually(lambda: sink.receipts)
+            assert sink.receipts[0].recipient == "+15559876543"

@@ -73,6 +73,7 @@ class FakeModem:
     reject_cnmi_ds2: bool = False       # forces +CDS direct reports
     direct_cmt: bool = False            # +CMT instead of storage + +CMTI
     urc_mid_response: bool = False      # URCs are wedged into the next multi-line answer
+    report_national: bool = False       # status reports show the recipient without "+<cc>"
     # faults
     hang: bool = False
     error_storm: bool = False
@@ -169,6 +170,12 @@ class FakeModem:
     def receive_sms(self, sender: str, text: str, **kw: object) -> list[int]:
         """The network delivers one SMS (or pre-split parts via ``concat``). Returns indices used."""
         return self.receive_pdu(encode_deliver(sender, text, **kw))   # type: ignore[arg-type]
+
+    def fill_silently(self, sender: str, count: int) -> None:
+        """Messages that landed in storage without a +CMTI (lost URC, or before we started)."""
+        with self._lock:
+            for i in range(count):
+                self._store(0, encode_deliver(sender, f"silent {i}"))
 
     def receive_pdu(self, hex_pdu: str) -> list[int]:
         with self._lock:
@@ -385,7 +392,8 @@ class FakeModem:
 
     def _report(self, mr: int, submit: pdu.Submit) -> None:
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        hex_pdu = encode_report(mr, submit.recipient, self.report_status, ts=now, done=now)
+        recipient = submit.recipient[2:] if self.report_national else submit.recipient
+        hex_pdu = encode_report(mr, recipient, self.report_status, ts=now, done=now)
         ds = self.cnmi[3]
         if ds == 1:
             self._cnma_due += 1

@@ -68,7 +68,9 @@ class ModemLink:
         self._parts: dict[tuple, list[int]] = {}     # group key -> storage indices held
         self._held: set[int] = set()                 # indices waiting for their siblings
         self._bad: set[int] = set()                  # undecodable, left in storage
-        self._new_group = trio.Event()
+        self._wake_storage = trio.Event()            # new concatenation group, or storage full
+        self._collect_now = False
+        self._sent_to: dict[int, str] = {}           # TP-MR -> recipient as we sent it
         self._busy: set[int] = set()                 # indices being handled right now
         self._completed: dict[tuple, float] = {}     # recently completed groups (repeats)
 
@@ -231,6 +233,8 @@ class ModemLink:
             use = await driver.storage_use(timeout=t)
             if use:
                 self._detail["storage"] = f"{use[0]}/{use[1]}"
+                if use[1] and use[0] >= use[1] and not self._held.issuperset(range(1, use[1] + 1)):
+                    self._request_collect()     # full: new messages wait in the network until we make room
         except CommandError:
             pass
         if reg not in REGISTERED:
@@ -272,6 +276,7 @@ class ModemLink:
                 return SubmitResult(ok=False, transient=f.transient, error_code=f.label, error_text=f.text)
             except PortGone as exc:
                 return SubmitResult(ok=False, transient=True, error_code="link_down", error_text=str(exc))
+        self._sent_to[mr] = seg.recipient
         return SubmitResult(ok=True, carrier_id=str(mr))
 
     async def _pace(self) -> None:
@@ -307,6 +312,8 @@ class ModemLink:
                 await driver.command("AT+CNMA", timeout=self.cfg.command_timeout_s)
             except CommandError:
                 pass
+        elif urc.name == "^SMMEMFULL" or (urc.name == "+CIEV" and "FULL" in urc.args.upper()):
+            self._request_collect()
         elif urc.name == "+CREG":
             try:
                 stat = int(args[0])   # URC form: +CREG: <stat>[,<lac>,<ci>]
@@ -359,7 +366,8 @@ class ModemLink:
         mine = [index] if index is not None else []
         if isinstance(msg, pdu.StatusReport):
             stat, _final = pdu.report_stat(msg.status)
-            await self.sink.receipt(Receipt(link=self.name, carrier_id=str(msg.mr), recipient=msg.recipient,
+            await self.sink.receipt(Receipt(link=self.name, carrier_id=str(msg.mr),
+                                            recipient=self._as_sent(msg.mr, msg.recipient),
                                             stat=stat, err=f"{msg.status:02X}", done_at=msg.discharged.timestamp(),
                                             raw=hex_pdu))
             return mine
@@ -370,7 +378,7 @@ class ModemLink:
             return mine
         key = (msg.sender, msg.concat.ref, msg.concat.total)
         if key not in self._parts:
-            self._new_group.set()
+            self._wake_storage.set()
         held = self._parts.setdefault(key, [])
         held.extend(mine)
         self._held.update(mine)
@@ -385,6 +393,14 @@ class ModemLink:
         self._completed[key] = self._clock()
         await self._deliver(msg.sender, text, msg.timestamp.timestamp(), f"{key}")
         return held
+
+    def _as_sent(self, mr: int, recipient: str) -> str:
+        """Reports may show the recipient in national form; give it back as we sent it (E.164)."""
+        sent = self._sent_to.get(mr)
+        digits = recipient.lstrip("+").lstrip("0")
+        if sent and not recipient.startswith("+") and digits and sent.endswith(digits):
+            return sent
+        return recipient
 
     async def _deliver(self, sender: str, text: str, at: float, raw: str) -> None:
         digest = hashlib.sha1(f"{sender}|{at}|{raw}".encode()).hexdigest()[:16]
@@ -416,11 +432,16 @@ class ModemLink:
             if index not in self._held and index not in self._bad:
                 await self._stored(driver, index, hex_pdu)
 
+    def _request_collect(self) -> None:
+        self._collect_now = True
+        self._wake_storage.set()
+
     async def _storage_loop(self, driver: Driver) -> None:
         """Collect at start and every ``poll_s``; give up on stale concatenation groups."""
         next_poll = trio.current_time()
         while True:
-            if trio.current_time() >= next_poll:
+            if trio.current_time() >= next_poll or self._collect_now:
+                self._collect_now = False
                 try:
                     await self._collect(driver)
                 except CommandError as exc:
@@ -430,8 +451,8 @@ class ModemLink:
             deadline = self._reassembler.next_deadline()
             wake = next_poll if deadline is None else min(next_poll, trio.current_time() + max(0.0, deadline - self._clock()))
             with trio.move_on_at(wake):
-                await self._new_group.wait()     # a new part may bring the expiry deadline forward
-            self._new_group = trio.Event()
+                await self._wake_storage.wait()     # a new part may bring the expiry deadline forward
+            self._wake_storage = trio.Event()
 
 
 class _Unhealthy(Exception):
