@@ -59,6 +59,8 @@ def test_message_detail(snap_compare):
 def test_compose(snap_compare):
     async def run(pilot):
         await goto("n", screen="ComposeScreen")(pilot)
+        pilot.app.screen.query_one("#compose-text").cursor_blink = False
+        pilot.app.screen.query_one("#compose-to").cursor_blink = False
         await pilot.press(*"+14155550123", "tab", *"Your order has shipped")
         await until(pilot, lambda: "segment" in str(pilot.app.screen.query_one("#compose-counter").render())
                     and "counting" not in str(pilot.app.screen.query_one("#compose-counter").render()))
