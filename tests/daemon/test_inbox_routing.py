@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
 from gatewayd.inbox import routing
 from test_inbox_support import (PERSONAL, SINGLE, Events, Refused, call, campaign, contact, gateway, receive,
@@ -97,3 +98,17 @@ async def test_campaigns_code_may_call_the_rule_directly_and_it_is_idempotent(tm
 
         first, again = await gw.store.run(stop)
         assert first == {"moved": 1, "closed": 0} and again == {"moved": 0, "closed": 0}
+
+
+async def test_a_campaign_that_ended_while_the_event_was_lost_is_handled_at_start(tmp_path):
+    async with gateway(tmp_path) as gw:
+        cid, convs = await _three_replies(gw, SINGLE, office="main")
+
+        def crash_after_stop(tx):       # status committed, the listener's follow-up never ran
+            tx.db.execute("UPDATE campaigns SET status = 'stopped' WHERE id = ?", (cid,))
+        await gw.store.run(crash_after_stop)
+        assert len((await call(gw, "alice", "inbox_list"))["items"]) == 3
+        async with trio.open_nursery() as nursery:
+            await nursery.start(routing.service, gw)
+        assert (await call(gw, "alice", "inbox_list"))["items"] == []
+        assert len((await call(gw, "alice", "inbox_list", status="closed"))["items"]) == 3

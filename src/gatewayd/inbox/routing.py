@@ -122,6 +122,27 @@ def _close(tx: Tx, camp: Any) -> int:
     return len(rows)
 
 
+def sweep(tx: Tx) -> dict[int, dict[str, int]]:
+    """Apply the rule to every ended campaign that still has unhandled conversations (start-up:
+    a crash between a campaign's stop and the listener's follow-up must not lose the move)."""
+    if not cv.has_table(tx.db, "campaigns"):
+        return {}
+    ids = [r[0] for r in tx.db.execute(
+        f"""SELECT DISTINCT c.campaign_id FROM conversations c JOIN campaigns k ON k.id = c.campaign_id
+            WHERE k.status IN ({','.join('?' * len(ENDED))}) AND c.status = 'open' AND c.moved_at IS NULL""",
+        tuple(ENDED))]
+    done = {cid: on_campaign_ended(tx, cid) for cid in ids}
+    return {cid: r for cid, r in done.items() if any(r.values())}
+
+
+async def service(gw, *, task_status) -> None:
+    """Start-up only: catch up with campaigns that ended while we were not looking, then exit."""
+    result = await gw.store.run(sweep)
+    if result:
+        log.info("stop-and-archive applied at start-up: %s", result)
+    task_status.started()
+
+
 def listener(gw) -> Callable[[Any], None]:
     """Bus listener: a ``campaign.status`` event to an ended status re-applies the rule (fallback
     for a campaigns package that does not call :func:`on_campaign_ended` itself)."""
