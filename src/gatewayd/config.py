@@ -258,6 +258,10 @@ def _check(cfg: Config) -> None:
         for j, target in enumerate(number.unsolicited.inbox):
             if not re.fullmatch(r"(office|agent):[\w.@-]+", target):
                 raise ConfigError("expected 'office:NAME' or 'agent:USER'", f"numbers[{i}].unsolicited.inbox[{j}]")
+    if cfg.metrics.listen is not None:
+        from .metrics import parse_listen
+
+        parse_listen(cfg.metrics.listen)   # raises ConfigError naming metrics.listen
     try:
         import phonenumbers
 

@@ -87,7 +87,6 @@ class Gateway:
         self.handlers: dict[type, Any] = {}
         self.ready = trio.Event()
         self.socket_path = cfg.control.socket
-        self.healthy = True
         self._delivered: list[float] = []
         now = trio.current_time()
         for lc in cfg.links:
@@ -95,6 +94,7 @@ class Gateway:
             self.links[lc.name] = LinkRuntime(link, lc, now)
         self.dispatcher = Dispatcher(cfg, self.store, self.links)
         self.dispatcher.on_status = lambda st: _Sink(self, st.link).status(st)
+        self.dispatcher.on_submit = self.metrics.observe_submit
         self.bus.listeners.append(self._observe)
         extensions.install_all(self)
 
@@ -109,6 +109,12 @@ class Gateway:
     def delivered_rate(self, seconds: float = 60.0) -> float:
         cutoff = self.store.clock() - seconds
         return sum(1 for t in self._delivered if t > cutoff) / seconds
+
+    @property
+    def healthy(self) -> bool:
+        """For the systemd watchdog: a writer that has had work queued but committed nothing
+        for a minute is wedged (disk gone, lock held); let systemd restart us."""
+        return self.store.stalled_for() < 60.0
 
     def emit_nowait(self, type_: str, **data: Any) -> None:
         """Record an event from sync code (link state changes); committed with the next group."""

@@ -64,6 +64,7 @@ class Dispatcher:
         self.lanes = {n.address: Lane(n, now) for n in cfg.numbers}
         self.draining = False
         self.on_status: Callable[[LinkStatus], None] = lambda status: None   # set by the Gateway
+        self.on_submit: Callable[[str, bool], None] = lambda link, ok: None  # metrics
         self.in_flight = 0
         self._idle = trio.Event()
         self._idle.set()
@@ -214,6 +215,7 @@ class Dispatcher:
                     segment_id=seg_id, message_id=m.id, sender=m.sender, recipient=m.recipient, index=idx,
                     count=count, ref=m.ref, encoding=enc, text=text,
                     validity_s=max(1, validity) if validity is not None else None))
+                self.on_submit(lr.name, res.ok)
                 if not res.ok:
                     failure, failed_seg = res, seg_id
                     break

@@ -87,6 +87,7 @@ class Store:
         self._read_limiter = trio.CapacityLimiter(1)
         self._publish: Callable[[list[Any]], None] = lambda events: None
         self.commits = 0
+        self._last_progress = time.monotonic()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -175,6 +176,7 @@ class Store:
                     op.events = []
             db.execute("COMMIT")
             self.commits += 1
+            self._last_progress = time.monotonic()
         except BaseException as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -183,6 +185,13 @@ class Store:
                 op.events = []
                 op.after = []
             log.exception("store transaction failed")
+
+    def stalled_for(self) -> float:
+        """Seconds the writer has had queued work without committing (0 when idle)."""
+        if self._recv.statistics().current_buffer_used == 0:
+            self._last_progress = time.monotonic()
+            return 0.0
+        return time.monotonic() - self._last_progress
 
     def _finish(self, batch: list[_Op]) -> None:
         events = [ev for op in batch for ev in op.events]
