@@ -118,6 +118,14 @@ class SmppLink:
 
     async def _connection(self, role: str) -> tuple[str, float]:
         """One connection's life: connect, bind, serve until it ends; (reason, seconds bound)."""
+        try:
+            return await self._connection_inner(role)
+        except BaseExceptionGroup as group:   # a nursery wraps what the body raised: unwrap one
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+
+    async def _connection_inner(self, role: str) -> tuple[str, float]:
         cfg = self.cfg
         self._set_role(role, LinkState.BINDING, f"connecting to {cfg.host}:{cfg.port}")
         with trio.fail_after(cfg.response_timeout_s):
@@ -216,7 +224,7 @@ class SmppLink:
             log.info("%s: alert_notification for %s", self.name, pdu.get("source_addr"))
             return None
         if receipt.is_receipt(pdu):
-            text = message.decode_text(message.user_data(pdu), pdu.get("data_coding", 0), self.cfg.default_coding)
+            text = message.receipt_text(message.user_data(pdu), pdu.get("data_coding", 0))
             await self._sink.receipt(receipt.build(pdu, self.name, self.cfg.msg_id_format, text))
             return codec.ROK
         try:

@@ -127,6 +127,14 @@ def decode_text(data: bytes, dc: int, default_coding: str) -> str:
     return decode_payload(data, dc)
 
 
+def receipt_text(data: bytes, dc: int) -> str:
+    """Receipt texts are written by SMSC software in ASCII whatever dc says: reading dc 0 as
+    GSM-7 would turn ``submit_date`` into ``submit§date``."""
+    if dc in (DC_DEFAULT, DC_IA5, DC_LATIN1):
+        return data.decode("latin-1")
+    return decode_payload(data, dc)
+
+
 def mo_part(pdu: Pdu, default_coding: str) -> MoPart:
     """Decode an MO deliver_sm/data_sm; raises ValueError on a broken UDH."""
     data = user_data(pdu)

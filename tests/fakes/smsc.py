@@ -1,0 +1,474 @@
+"""A fake SMSC on Trio, speaking SMPP 3.4 through gatewayd's own codec.
+
+It misbehaves on request like real carriers do: throttles above a TPS, delays or reorders
+responses, sends receipts in hex or decimal (and before the submit_sm_resp), sends MO messages
+(long, UCS-2, UDH 8/16-bit or SAR), drops connections, stalls, refuses binds, sends garbage and
+unknown TLVs, and unbinds. Receipts and MO are store-and-forward: they wait for a receiving bind,
+and are redelivered when the ESME answers with an error or the connection drops unanswered.
+
+In tests: ``await nursery.start(smsc.run)``, then either ``smsc.connect`` (memory streams, for
+``autojump_clock``) as the link's ``connect=``, or ``await nursery.start(smsc.serve_tcp, 0)``.
+Standalone (e2e, benchmark): ``python tests/fakes/smsc.py --port 0 --dlr-delay 0.5`` prints the
+port on stdout and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sys
+from collections import deque
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+import trio.testing
+
+try:
+    from gatewayd.links.smpp import codec
+except ImportError:  # standalone from a checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+    from gatewayd.links.smpp import codec
+from gatewayd.config import SmppConfig
+from gatewayd.links.base import Inbound, LinkStatus, OutSegment, Receipt
+from gatewayd.links.reassembly import build_udh
+from gatewayd.links.smpp.link import SmppLink
+from gatewayd.models import Encoding, LinkState
+from gatewayd.sending import gsm7
+
+STATES = {"DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8}
+
+
+@dataclass
+class Behaviour:
+    """What the SMSC does; tests change fields while it runs."""
+
+    bind_status: int = codec.ROK          # refuse binds with this status (e.g. RINVPASWD, RALYBND)
+    tps: float | None = None              # answer ESME_RTHROTTLED above this rate
+    response_delay: float = 0.0           # seconds before each submit_sm_resp
+    reorder: float = 0.0                  # extra random delay 0..reorder: responses out of order
+    resp_ids: str = "hex"                 # submit_sm_resp message_id: "hex" | "dec"
+    dlr_ids: str = "hex"                  # id in receipts: "hex" | "dec"
+    dlr_delay: float | None = 0.0         # None: never send receipts
+    dlr_stat: str = "DELIVRD"
+    dlr_err: str = "000"
+    dlr_tlvs: bool = True                 # receipted_message_id + message_state TLVs
+    dlr_style: str = "kannel"             # "kannel" | "upper" (ID:, Stat:, Text:)
+    receipts_first: bool = False          # receipt before the submit_sm_resp
+    unknown_tlvs: bool = False            # vendor TLV 0x1401 on receipts and MO
+    reject: dict[str, int] = field(default_factory=dict)   # destination prefix -> status
+    stall: bool = False                   # read everything, answer nothing
+    redeliver_after: float = 1.0          # retry of a deliver_sm answered with an error
+
+
+@dataclass
+class _Conn:
+    stream: trio.abc.Stream
+    mode: str = ""
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    seq: codec.Sequencer = field(default_factory=codec.Sequencer)
+    outstanding: dict[int, bytes] = field(default_factory=dict)   # deliver_sm seq -> build args
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+    async def send(self, raw: bytes) -> None:
+        async with self.lock:
+            await self.stream.send_all(raw)
+
+
+class FakeSmsc:
+    def __init__(self, behaviour: Behaviour | None = None, *, seed: int = 1) -> None:
+        self.b = behaviour or Behaviour()
+        self.rng = random.Random(seed)
+        self.conns: list[_Conn] = []
+        self.submits: list[codec.Pdu] = []
+        self.binds: list[codec.Pdu] = []
+        self.deliver_resps: list[tuple[int, int]] = []   # (status, deliver_sm seq)
+        self.nacks: list[codec.Pdu] = []
+        self.enquire_links = 0
+        self.received: list[codec.Pdu] = []               # every PDU decoded, in order
+        self.bind_times: list[float] = []
+        self.ids_by_dest: dict[str, str] = {}             # destination -> message_id given
+        self.unanswered = 0
+        self.max_unanswered = 0
+        self.unbinds = 0
+        self.receipts_sent = 0
+        self._ids = itertools.count(0x1F000)
+        self._queue: deque[dict] = deque()                # deliver_sm params waiting for a receiver
+        self._queued = trio.Event()
+        self._changed = trio.Event()
+        self._tokens = 0.0
+        self._tokens_at = 0.0
+        self._nursery: trio.Nursery | None = None
+
+    # --- running --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._deliverer)
+            task_status.started()
+
+    async def connect(self, host: str = "", port: int = 0) -> trio.abc.Stream:
+        """A ``connect=`` for SmppLink: an in-memory connection to this SMSC."""
+        client, server = trio.testing.memory_stream_pair()
+        assert self._nursery is not None
+        self._nursery.start_soon(self.serve_stream, server)
+        return client
+
+    async def serve_tcp(self, port: int = 0, *, host: str = "127.0.0.1",
+                        task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        task_status.started(listeners[0].socket.getsockname()[1])
+        await trio.serve_listeners(self.serve_stream, listeners)
+
+    async def wait_for(self, predicate) -> None:
+        """Wait until ``predicate()`` holds; re-checked on every SMSC event (no polling)."""
+        while not predicate():
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    @property
+    def bound(self) -> list[_Conn]:
+        return [c for c in self.conns if c.mode]
+
+    # --- faults ---------------------------------------------------------------------------
+
+    async def drop(self) -> None:
+        """Close every connection without a word."""
+        for conn in list(self.conns):
+            conn.scope.cancel()
+            await conn.stream.aclose()
+
+    async def send_raw(self, data: bytes) -> None:
+        for conn in list(self.bound):
+            await conn.send(data)
+
+    async def unbind(self) -> None:
+        for conn in list(self.bound):
+            await conn.send(codec.empty("unbind", conn.seq.next()))
+
+    def send_mo(self, text: str, *, sender: str = "+15550001111", recipient: str = "+15559990000",
+                split: str = "udh8", per_part: int | None = None, ref: int = 0x42,
+                only: tuple[int, ...] = ()) -> None:
+        """Queue an MO message; long texts are cut into parts (``udh8``, ``udh16``, ``sar``,
+        ``payload``), GSM-7 when it fits, else UCS-2. ``only``: send just these part numbers."""
+        ucs2 = not gsm7.is_gsm7(text)
+        dc = 0x08 if ucs2 else 0x00
+        size = per_part or (67 if ucs2 else 153)
+        chunks = [text] if split == "payload" else [text[i:i + size] for i in range(0, len(text), size)] or [""]
+        enc = (lambda t: t.encode("utf-16-be")) if ucs2 else gsm7.encode
+        for i, chunk in enumerate(chunks, 1):
+            if only and i not in only:
+                continue
+            p = dict(source_addr=sender.lstrip("+"), source_addr_ton=1, source_addr_npi=1,
+                     destination_addr=recipient.lstrip("+"), dest_addr_ton=1, dest_addr_npi=1,
+                     esm_class=0, data_coding=dc)
+            data = enc(chunk)
+            if split == "payload":
+                p["message_payload"] = data
+            elif len(chunks) > 1 and split in ("udh8", "udh16"):
+                r = ref if split == "udh8" else 0x100 | ref
+                p.update(esm_class=0x40, short_message=build_udh(r, len(chunks), i) + data)
+            elif len(chunks) > 1:
+                p.update(short_message=data, sar_msg_ref_num=ref, sar_total_segments=len(chunks),
+                         sar_segment_seqnum=i)
+            else:
+                p["short_message"] = data
+            self._enqueue(p)
+
+    def _enqueue(self, params: dict) -> None:
+        self._queue.append(params)
+        self._queued.set()
+
+    # --- serving --------------------------------------------------------------------------
+
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        conn = _Conn(stream)
+        self.conns.append(conn)
+        self._notify()
+        framer = codec.Framer()
+        try:
+            with conn.scope:
+                async with trio.open_nursery() as nursery:
+                    while True:
+                        data = await stream.receive_some(65536)
+                        if not data:
+                            break
+                        for raw in framer.feed(data):
+                            await self._on_pdu(conn, raw, nursery)
+                    nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, codec.FramingError):
+            pass
+        finally:
+            self.conns.remove(conn)
+            for params in conn.outstanding.values():   # never answered: store and forward again
+                self._enqueue(params)
+            conn.outstanding.clear()
+            self._notify()
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _on_pdu(self, conn: _Conn, raw: bytes, nursery: trio.Nursery) -> None:
+        try:
+            pdu = codec.decode(raw)
+        except codec.DecodeError as exc:
+            await conn.send(codec.generic_nack(exc.sequence, exc.status))
+            return
+        self.received.append(pdu)
+        if self.b.stall:
+            return
+        cmd = pdu.command
+        if cmd.startswith("bind_"):
+            self.binds.append(pdu)
+            self.bind_times.append(trio.current_time())
+            ok = self.b.bind_status == codec.ROK
+            await conn.send(codec.bind_resp(cmd, pdu.sequence, status=self.b.bind_status, system_id="fakesmsc"))
+            if ok:
+                conn.mode = cmd[len("bind_"):]
+                self._queued.set()
+        elif cmd == "submit_sm":
+            self.submits.append(pdu)
+            await self._on_submit(conn, pdu, nursery)
+        elif cmd == "enquire_link":
+            self.enquire_links += 1
+            await conn.send(codec.empty("enquire_link_resp", pdu.sequence))
+        elif cmd == "unbind":
+            self.unbinds += 1
+            await conn.send(codec.empty("unbind_resp", pdu.sequence))
+            conn.mode = ""
+        elif cmd in ("deliver_sm_resp", "data_sm_resp"):
+            params = conn.outstanding.pop(pdu.sequence, None)
+            self.deliver_resps.append((pdu.status, pdu.sequence))
+            if params is not None and pdu.status != codec.ROK:
+                nursery.start_soon(self._redeliver, params)
+        elif cmd == "generic_nack":
+            self.nacks.append(pdu)
+            params = conn.outstanding.pop(pdu.sequence, None)
+            if params is not None:
+                nursery.start_soon(self._redeliver, params)
+        elif not pdu.is_response:
+            await conn.send(codec.generic_nack(pdu.sequence, codec.RINVCMDID))
+        self._notify()
+
+    def _throttled(self) -> bool:
+        if self.b.tps is None:
+            return False
+        now = trio.current_time()
+        burst = max(1.0, self.b.tps)
+        self._tokens = min(burst, self._tokens + (now - self._tokens_at) * self.b.tps)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return True
+        self._tokens -= 1.0
+        return False
+
+    async def _on_submit(self, conn: _Conn, pdu: codec.Pdu, nursery: trio.Nursery) -> None:
+        b = self.b
+        dest = pdu.get("destination_addr", "")
+        status = codec.ROK
+        if conn.mode not in ("transmitter", "transceiver"):
+            status = codec.RINVBNDSTS
+        elif self._throttled():
+            status = codec.RTHROTTLED
+        else:
+            for prefix, st in b.reject.items():
+                if dest.startswith(prefix.lstrip("+")):
+                    status = st
+        n = next(self._ids)
+        mid = (format(n, "X") if b.resp_ids == "hex" else str(n)) if not status else ""
+        self.ids_by_dest[dest] = mid
+        resp = codec.resp_with_id("submit_sm", pdu.sequence, status=status, message_id=mid)
+        dlr = None
+        if status == codec.ROK and pdu.get("registered_delivery", 0) & 1 and b.dlr_delay is not None:
+            dlr = self._receipt(pdu, n)
+        delay = b.response_delay + (self.rng.uniform(0, b.reorder) if b.reorder else 0.0)
+        if dlr is not None and b.receipts_first:
+            self._enqueue(dlr)
+            dlr = None
+        self.unanswered += 1
+        self.max_unanswered = max(self.max_unanswered, self.unanswered)
+        if delay:
+            nursery.start_soon(self._respond_later, conn, resp, delay, dlr)
+        else:
+            self.unanswered -= 1
+            await conn.send(resp)
+            if dlr is not None:
+                self._schedule(dlr)
+
+    async def _respond_later(self, conn: _Conn, resp: bytes, delay: float, dlr: dict | None) -> None:
+        await trio.sleep(delay)
+        self.unanswered -= 1
+        await conn.send(resp)
+        if dlr is not None:
+            self._schedule(dlr)
+
+    def _schedule(self, dlr: dict) -> None:
+        if not self.b.dlr_delay:
+            self._enqueue(dlr)
+        else:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._redeliver, dlr, self.b.dlr_delay)
+
+    async def _redeliver(self, params: dict, delay: float | None = None) -> None:
+        await trio.sleep(self.b.redeliver_after if delay is None else delay)
+        self._enqueue(params)
+
+    def _receipt(self, pdu: codec.Pdu, n: int) -> dict:
+        b = self.b
+        mid = format(n, "X") if b.dlr_ids == "hex" else str(n)
+        sm = pdu.get("short_message") or pdu.tlvs.get("message_payload") or b""
+        dlvrd = "001" if b.dlr_stat == "DELIVRD" else "000"
+        if b.dlr_style == "upper":
+            text = (f"ID:{mid} Sub:001 Dlvrd:{dlvrd} Submit_Date:2311221200 Done_Date:231122120100 "
+                    f"Stat:{b.dlr_stat} Err:{b.dlr_err} Text:{sm[:20].decode('latin-1')}")
+        else:
+            text = (f"id:{mid} sub:001 dlvrd:{dlvrd} submit date:2311221200 done date:2311221201 "
+                    f"stat:{b.dlr_stat} err:{b.dlr_err} text:{sm[:20].decode('latin-1')}")
+        params = dict(source_addr=pdu.get("destination_addr", ""), destination_addr=pdu.get("source_addr", ""),
+                      esm_class=0x04, data_coding=0, short_message=text.encode("latin-1"))
+        if b.dlr_tlvs:
+            params.update(receipted_message_id=mid, message_state=STATES.get(b.dlr_stat, 7))
+        return params
+
+    async def _deliverer(self) -> None:
+        """Store and forward: deliver_sm to a receiving bind, round robin, while any is bound."""
+        rr = itertools.count()
+        while True:
+            receivers = [c for c in self.conns if c.mode in ("receiver", "transceiver")]
+            if not self._queue or not receivers or self.b.stall:
+                self._queued = trio.Event()
+                await self._queued.wait()
+                continue
+            conn = receivers[next(rr) % len(receivers)]
+            params = self._queue.popleft()
+            seq = conn.seq.next()
+            extra = ((0x1401, b"vendor-x"),) if self.b.unknown_tlvs else ()
+            conn.outstanding[seq] = params
+            try:
+                await conn.send(codec.encode("deliver_sm", seq, extra_tlvs=extra, **params))
+                if params.get("esm_class", 0) & 0x04:
+                    self.receipts_sent += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                conn.outstanding.pop(seq, None)
+                self._queue.appendleft(params)
+                await trio.sleep(0)
+
+
+# --- test harness: a recording LinkSink and a link wired to this SMSC ------------------------
+
+
+class RecordingSink:
+    """Collects what a link reports; ``fail_receipts``/``fail_inbound`` make the next N calls
+    raise, as a store that cannot commit would."""
+
+    def __init__(self) -> None:
+        self.receipts: list[Receipt] = []
+        self.messages: list[Inbound] = []
+        self.statuses: list[LinkStatus] = []
+        self.fail_receipts = 0
+        self.fail_inbound = 0
+        self._changed = trio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def receipt(self, receipt: Receipt) -> None:
+        await trio.sleep(0)
+        if self.fail_receipts:
+            self.fail_receipts -= 1
+            raise RuntimeError("database is locked")
+        self.receipts.append(receipt)
+        self._notify()
+
+    async def inbound(self, message: Inbound) -> None:
+        await trio.sleep(0)
+        if self.fail_inbound:
+            self.fail_inbound -= 1
+            raise RuntimeError("database is locked")
+        self.messages.append(message)
+        self._notify()
+
+    def status(self, status: LinkStatus) -> None:
+        self.statuses.append(status)
+        self._notify()
+
+    @property
+    def states(self) -> list[LinkState]:
+        return [s.state for s in self.statuses]
+
+    async def wait_for(self, predicate) -> None:
+        while not predicate():
+            await self._changed.wait()
+
+
+def cfg(**kw) -> SmppConfig:
+    base = dict(name="carrier", host="smsc.test", port=2775, system_id="esme", password="secret",
+                enquire_link_s=30.0, response_timeout_s=10.0, reconnect_min_s=1.0, reconnect_max_s=60.0)
+    base.update(kw)
+    return SmppConfig(**base)
+
+
+_ids = iter(range(1, 1_000_000))
+
+
+def seg(text: str = "Hello", *, to: str = "+15551230001", sender: str = "+15559990000", index: int = 1,
+        count: int = 1, ref: int = 7, encoding: Encoding = Encoding.GSM7, validity_s: int | None = None) -> OutSegment:
+    n = next(_ids)
+    return OutSegment(segment_id=n, message_id=n, sender=sender, recipient=to, index=index, count=count,
+                      ref=ref, encoding=encoding, text=text, validity_s=validity_s)
+
+
+@asynccontextmanager
+async def running_link(config: SmppConfig | None = None, behaviour: Behaviour | None = None,
+                       *, wait_up: bool = True):
+    """A fake SMSC and an SmppLink connected to it over memory streams; cancelled on exit."""
+    smsc = FakeSmsc(behaviour or Behaviour())
+    sink = RecordingSink()
+    link = SmppLink(config or cfg(), sink, connect=smsc.connect)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(smsc.run)
+        await nursery.start(link.run)
+        if wait_up:
+            await sink.wait_for(lambda: link.is_up)
+        yield smsc, link, sink
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="fake SMSC for gatewayd tests and benchmarks")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--dlr-delay", type=float, default=0.0, help="seconds; negative: no receipts")
+    ap.add_argument("--tps", type=float, default=None)
+    ap.add_argument("--response-delay", type=float, default=0.0)
+    ap.add_argument("--reorder", type=float, default=0.0)
+    ap.add_argument("--resp-ids", choices=("hex", "dec"), default="hex")
+    ap.add_argument("--dlr-ids", choices=("hex", "dec"), default="hex")
+    ap.add_argument("--dlr-stat", default="DELIVRD")
+    ap.add_argument("--bind-status", type=lambda s: int(s, 0), default=0)
+    args = ap.parse_args(argv)
+    b = Behaviour(bind_status=args.bind_status, tps=args.tps, response_delay=args.response_delay,
+                  reorder=args.reorder, resp_ids=args.resp_ids, dlr_ids=args.dlr_ids,
+                  dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat)
+    smsc = FakeSmsc(b)
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(smsc.run)
+            port = await nursery.start(smsc.serve_tcp, args.port, host=args.host)
+            print(port, flush=True)
+
+    try:
+        trio.run(serve)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
