@@ -206,7 +206,7 @@ def decode(raw: bytes) -> Pdu:
                         raise ValueError(f"{fname} has no NUL terminator")
                     end = len(body)  # a last C-string without its NUL (seen in submit_sm_resp)
                 pdu.params[fname] = body[pos:end].decode("latin-1")
-                pos = end + 1
+                pos = min(end + 1, len(body))
             else:
                 n = pdu.params.get("sm_length", 0)
                 if pos + n > len(body):
