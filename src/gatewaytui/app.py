@@ -170,6 +170,15 @@ class GatewayApp(App[None]):
                 self.notify(exc.message, title=exc.title, severity="error", timeout=8)
             return None
 
+    async def do(self, req: P.Request) -> bool:
+        """Send a state-changing request; True when the daemon accepted it (errors are notified)."""
+        try:
+            await self.client.call(req)
+            return True
+        except RequestError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", timeout=8)
+            return False
+
     def can(self, role: Role) -> bool:
         ident = self.identity
         return ident is not None and _RANK[ident.role] >= _RANK[role]

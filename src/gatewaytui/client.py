@@ -92,8 +92,10 @@ class SocketClient:
 
     async def call(self, req: P.Request, result_type: type[T] | None = None) -> T:
         async with self._lock:
-            self._next_id += 1
-            req.id = self._next_id
+            # Campaign requests use ``id`` for the campaign (it shadows the envelope id): leave it.
+            if "id" not in getattr(type(req), "__annotations__", {}):
+                self._next_id += 1
+                req.id = self._next_id
             reply = await self._roundtrip(req)
         if not reply.ok:
             err = reply.error or P.ErrorBody("error", "unknown error")
@@ -120,7 +122,7 @@ class SocketClient:
                         if not line:
                             raise ConnectionResetError("closed by daemon")
                         reply = _reply_decoder.decode(line)
-                        if reply.id == req.id:
+                        if reply.id == req.id or "id" in getattr(type(req), "__annotations__", {}):
                             return reply
                         if reply.id is None and not reply.ok:
                             # connection-level refusal (unknown user, malformed line) carries no id
@@ -132,7 +134,9 @@ class SocketClient:
                 if attempt == 2:
                     raise RequestError("unavailable", f"lost the connection to gatewayd: {exc}") from exc
             except asyncio.CancelledError:
-                # a cancelled caller may leave a reply in flight; the id check skips it
+                # a cancelled caller may leave a reply in flight: never let it answer the next request
+                self._conn = None
+                writer.close()
                 raise
             except TimeoutError as exc:
                 await self._drop()

@@ -75,6 +75,8 @@ class Batch:
                 self.message_states[mid] = str(d.get("state"))
                 if d.get("state") == "queued":
                     self.new_message_ids.add(mid)
+            if isinstance(d.get("campaign_id"), int):
+                self.campaign_ids.add(d["campaign_id"])
         elif t == "inbound":
             self.inbound.append(ev)
             if isinstance(d.get("conversation_id"), int):
@@ -93,8 +95,9 @@ class Batch:
                 self.campaign_ids.add(d["id"])
             elif isinstance(d.get("campaign_id"), int):
                 self.campaign_ids.add(d["campaign_id"])
-            if t == "campaign.suspended":
-                self.alerts.append(f"campaign {d.get('title') or d.get('id')} suspended: {d.get('reason', '')}")
+            if t == "campaign.status" and d.get("status") == "suspended":
+                self.alerts.append(f"campaign {d.get('name') or d.get('id')} suspended: "
+                                   f"{d.get('reason') or 'no reason given'}")
         elif t.startswith("conversation."):
             cid = d.get("id", d.get("conversation_id"))
             if isinstance(cid, int):

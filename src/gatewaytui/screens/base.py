@@ -49,6 +49,15 @@ class GatewayScreen(Screen):
     def reload(self) -> None:
         """Fetch what this screen shows (it may have missed live batches while hidden)."""
 
+    def action_tab(self, delta: int) -> None:
+        """Cycle the screen's TabbedContent (screens with tabs bind ``[`` and ``]`` to this)."""
+        from textual.widgets import ContentSwitcher, TabbedContent
+
+        tabs = self.query_one(TabbedContent)
+        panes = [c.id for c in tabs.query_one(ContentSwitcher).children if c.id]
+        if tabs.active in panes:
+            tabs.active = panes[(panes.index(tabs.active) + delta) % len(panes)]
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         needed = self.ROLE_ACTIONS.get(action)
         if needed is not None and not self.gw.can(needed):

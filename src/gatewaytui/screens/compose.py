@@ -58,7 +58,7 @@ class ComposeScreen(ModalScreen[P.Send | None]):
             yield Label("New message", classes="dialog-title")
             with Horizontal(classes="row"):
                 yield Label("From", classes="field-label")
-                yield Select(options, value=sender or (self.numbers[0] if self.numbers else Select.BLANK),
+                yield Select(options, value=sender or (self.numbers[0] if self.numbers else Select.NULL),
                              allow_blank=not self.numbers, id="compose-from", prompt="sender number")
             with Horizontal(classes="row"):
                 yield Label("To", classes="field-label")

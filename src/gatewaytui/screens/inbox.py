@@ -1,10 +1,14 @@
-"""Inbox: waits for the daemon's inbox ops (placeholder until they land)."""
+"""Inbox: triage across every campaign and unsolicited inbox the user may see (seed 001, §6).
+
+The screen is a frame around :class:`InboxPanel`; live batches reach the panel, which reloads the
+open thread at once and the list at most once a second.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import Static
 
+from ..widgets.inbox_panel import InboxPanel
 from .base import GatewayScreen
 
 
@@ -12,4 +16,14 @@ class InboxScreen(GatewayScreen):
     MODE = "inbox"
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Inbox: this daemon does not offer these operations yet.", classes="empty")
+        yield InboxPanel(id="inbox-panel")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#ib-list").focus()
+
+    def reload(self) -> None:
+        self.query_one(InboxPanel).reload()
+
+    def on_live_batch(self, msg) -> None:
+        self.query_one(InboxPanel).on_live(msg.batch)

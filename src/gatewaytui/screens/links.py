@@ -86,6 +86,6 @@ class LinksScreen(GatewayScreen):
     @work(group="set-enabled")
     async def _set(self, kind: str, name: str, enabled: bool) -> None:
         req = P.SetEnabled(kind=kind, name=name, enabled=enabled)  # type: ignore[arg-type]
-        if await self.gw.call(req) is not None:
+        if await self.gw.do(req):
             self.notify(f"{kind.capitalize()} {name} {'enabled' if enabled else 'disabled'}.")
         self.gw.refresh_status()

@@ -121,6 +121,6 @@ class MessageDetailScreen(ModalScreen[None]):
 
     @work(group="message-action")
     async def _do(self, req: P.Request, what: str) -> None:
-        if await self.app.call(req) is not None:  # type: ignore[attr-defined]
+        if await self.app.do(req):  # type: ignore[attr-defined]
             self.notify(f"Message {self.message_id} {what}.")
             self.load()

@@ -100,3 +100,50 @@ class ReceiptsScreen(ModalScreen[None]):
 
     def action_dismiss(self) -> None:
         self.dismiss(None)
+
+
+class PromptScreen(ModalScreen["str | None"]):
+    """Ask for one line of text (a tag, a file path). Enter returns it, Esc returns None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, placeholder: str = "", value: str = "", hint: str = "") -> None:
+        super().__init__(classes="modal")
+        self.title_text, self.placeholder, self.value, self.hint = title, placeholder, value, hint
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        with Vertical(classes="dialog", id="prompt"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            if self.hint:
+                yield Label(self.hint, classes="dialog-hint")
+
+    def on_input_submitted(self, event) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextScreen(ModalScreen[None]):
+    """Read-only text in a dialog (SMS preview, import report)."""
+
+    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, title: str, body: "Text | str") -> None:
+        super().__init__(classes="modal")
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with Vertical(classes="dialog", id="text-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            with VerticalScroll(id="text-body"):
+                yield Static(self.body)
+            yield Label("Esc closes.", classes="dialog-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
