@@ -24,6 +24,7 @@ from ..store.store import Tx
 from . import lifecycle, schedule, steps
 
 BATCH = 1000
+FEED_BATCH = 250      # enqueues per transaction: short enough not to hold the claims of every lane
 MIN_WINDOW, MAX_WINDOW = 200, 20_000
 FEEDING = ("processing", "sending")
 

@@ -23,10 +23,12 @@ import logging
 
 import trio
 
+from ..store.store import Tx
 from . import expand, lifecycle, steps
 
 log = logging.getLogger(__name__)
 MAX_IDLE = 30.0
+MIN_GAP = 0.1
 WAKE_TYPES = ("link.state", "number.cap_reached", "number.enabled", "link.enabled", "config.reloaded")
 LINKS_DOWN, CAP = "links down", "daily cap reached"
 
@@ -48,6 +50,7 @@ class Scheduler:
         task_status.started()
         while True:
             self._wake = trio.Event()
+            started = trio.current_time()
             try:
                 busy = await self.tick()
             except Exception:   # one bad campaign must not stop every other one
@@ -64,6 +67,8 @@ class Scheduler:
             timeout = MAX_IDLE if deadline is None or deadline <= now else min(MAX_IDLE, deadline - now)
             with trio.move_on_after(timeout):
                 await self._wake.wait()
+            # Coalesce: every committed outcome wakes us, one pass per MIN_GAP is plenty.
+            await trio.sleep_until(started + MIN_GAP)
 
     def _cause(self, number: str) -> str | None:
         st = self.gw.dispatcher.number_state(number)
@@ -77,37 +82,42 @@ class Scheduler:
 
     async def tick(self) -> bool:
         """One pass over the campaigns. Returns True when more work is ready right away."""
-        gw, store = self.gw, self.gw.store
         self.passes += 1
-        rows = await store.read(lambda db: db.execute(
-            "SELECT id, status, number, status_reason FROM campaigns"
+        rows = await self.gw.store.read(lambda db: db.execute(
+            "SELECT id, status, number FROM campaigns"
             " WHERE status IN ('scheduled', 'processing', 'sending', 'suspended')").fetchall())
-        busy = False
+        if not rows:
+            return False
+        causes = {r["number"]: self._cause(r["number"]) for r in rows if r["number"]}
+        windows = {}
         for r in rows:
-            cause = self._cause(r["number"]) if r["number"] else None
-            if r["status"] in expand.FEEDING and cause:
-                await store.run(lifecycle.suspend, r["id"], cause)
-                log.warning("campaign %s suspended: %s", r["id"], cause)
-            elif r["status"] == "suspended" and cause is None and \
-                    r["status_reason"].startswith((LINKS_DOWN, CAP)):
-                await store.run(lifecycle.unsuspend, r["id"], "resumed: cause cleared")
-                busy = True
-        for cid in await store.read(expand.due_runs, store.clock()):
-            if await store.run(expand.start_run, cid):
-                busy = True
-        rows = await store.read(lambda db: db.execute(
-            "SELECT id, status, number FROM campaigns WHERE status IN ('processing', 'sending')").fetchall())
-        for r in rows:
-            if r["status"] == "processing" and await store.run(expand.expand_batch, r["id"]) >= expand.BATCH:
-                busy = True
-            number = gw.cfg.number(r["number"])
-            room = expand.window_for(number.rate if number else 1.0) - await store.read(expand.queued_count, r["id"])
-            limit = min(room, expand.BATCH)
-            if limit > 0 and await store.run(expand.feed_batch, r["id"], limit) >= limit:
-                busy = True
-            if r["status"] == "sending":
-                await store.run(expand.finish_if_done, r["id"])
-        return busy
+            number = self.gw.cfg.number(r["number"]) if r["number"] else None
+            windows[r["id"]] = expand.window_for(number.rate if number else 1.0)
+        return await self.gw.store.run(_pass, causes, windows)
+
+
+def _pass(tx: Tx, causes: dict[str, str | None], windows: dict[int, int]) -> bool:
+    """The scheduler's work for every campaign, in one transaction (one group commit per pass)."""
+    busy = False
+    for r in tx.db.execute("SELECT id, status, number, status_reason FROM campaigns"
+                           " WHERE status IN ('processing', 'sending', 'suspended')").fetchall():
+        cause = causes.get(r["number"])
+        if r["status"] in expand.FEEDING and cause:
+            lifecycle.suspend(tx, r["id"], cause)
+            log.warning("campaign %s suspended: %s", r["id"], cause)
+        elif r["status"] == "suspended" and cause is None and r["status_reason"].startswith((LINKS_DOWN, CAP)):
+            lifecycle.unsuspend(tx, r["id"], "resumed: cause cleared")
+    for cid in expand.due_runs(tx.db, tx.now):
+        busy |= expand.start_run(tx, cid)
+    for r in tx.db.execute("SELECT id, status FROM campaigns WHERE status IN ('processing', 'sending')").fetchall():
+        if r["status"] == "processing" and expand.expand_batch(tx, r["id"]) >= expand.BATCH:
+            busy = True
+        limit = min(windows.get(r["id"], expand.MIN_WINDOW) - expand.queued_count(tx.db, r["id"]), expand.FEED_BATCH)
+        if limit > 0 and expand.feed_batch(tx, r["id"], limit) >= limit:
+            busy = True
+        if r["status"] == "sending":
+            expand.finish_if_done(tx, r["id"])
+    return busy
 
 
 async def run(gw, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:

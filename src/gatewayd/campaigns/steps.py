@@ -184,5 +184,5 @@ def stop_contact(tx: Tx, campaign_id: int, contact_id: int, phone: str, reason: 
     n = tx.db.execute("UPDATE campaign_contacts SET state = 'stopped', next_at = NULL, updated_at = ?"
                       " WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
                       (tx.now, campaign_id, contact_id)).rowcount
-    mq.ignore_queued(tx, "campaign_id = ? AND recipient = ?", (campaign_id, phone), reason)
+    mq.ignore_queued(tx, "campaign_id = ? AND recipient = ? AND source = 'campaign'", (campaign_id, phone), reason)
     return bool(n)

@@ -75,7 +75,7 @@ def opt_out(tx: Tx, phone: str, scope: str, campaign_id: int | None = None, numb
                 tx.db.execute("UPDATE campaign_contacts SET state = 'opted_out', next_at = NULL, updated_at = ?"
                               " WHERE campaign_id = ? AND contact_id = ?", (tx.now, cid, contact["id"]))
     for mid, cid in tx.db.execute("SELECT id, campaign_id FROM messages WHERE recipient = ? AND state = 'queued'"
-                                  " AND campaign_id IS NOT NULL", (phone,)).fetchall():
+                                  " AND campaign_id IS NOT NULL AND source = 'campaign'", (phone,)).fetchall():
         if cid in affected:
             _unreachable(tx, mid, f"recipient opted out ({scope})")
     tx.emit("contact.opted_out", phone=phone, scope=scope, campaign_id=campaign_id, number=number,
