@@ -77,6 +77,32 @@ def test_broken_pdus_raise_decode_error_with_their_sequence(raw, status):
     assert info.value.sequence == 7 and info.value.status == status
 
 
+@pytest.mark.parametrize("command,params", [
+    ("submit_sm", dict(source_addr="ACME", source_addr_ton=5, destination_addr="4915112345678", dest_addr_ton=1,
+                       dest_addr_npi=1, esm_class=0x40, registered_delivery=1, data_coding=8,
+                       validity_period="000001000000000R", short_message=b"\x05\x00\x03\x07\x02\x01hi")),
+    ("submit_sm", dict(destination_addr="1", sar_msg_ref_num=300, sar_total_segments=3, sar_segment_seqnum=2,
+                       message_payload=b"x" * 300)),
+    ("deliver_sm", dict(source_addr="1", esm_class=4, short_message=b"id:1 stat:DELIVRD",
+                        receipted_message_id="abc", message_state=2)),
+    ("bind_transceiver", dict(system_id="a-very-long-system-id", password="longpassword", system_type="",
+                              interface_version=0x34)),
+    ("data_sm", dict(source_addr="1", destination_addr="2", message_payload=b"hello", sar_msg_ref_num=1)),
+])
+def test_our_packer_matches_smpplib_byte_for_byte(command, params):
+    assert codec.encode(command, 42, **params) == codec.encode_with_smpplib(command, 42, **params)
+
+
+def test_bind_says_smpp_3_4():
+    pdu = codec.decode(codec.bind("transmitter", 1, system_id="esme", password="pw"))
+    assert (pdu.command, pdu.get("interface_version"), pdu.get("system_id")) == ("bind_transmitter", 0x34, "esme")
+
+
+def test_encoding_an_unknown_field_is_refused():
+    with pytest.raises(ValueError):
+        codec.encode("submit_sm", 1, destination="typo")
+
+
 def test_sequence_numbers_wrap_within_31_bits():
     seq = codec.Sequencer(0x7FFFFFFE)
     assert [seq.next() for _ in range(3)] == [0x7FFFFFFE, 0x7FFFFFFF, 1]

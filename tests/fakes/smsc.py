@@ -21,6 +21,7 @@ import sys
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -61,6 +62,7 @@ class Behaviour:
     reject: dict[str, int] = field(default_factory=dict)   # destination prefix -> status
     stall: bool = False                   # read everything, answer nothing
     redeliver_after: float = 1.0          # retry of a deliver_sm answered with an error
+    echo: bool = False                    # a submit whose text starts with "ECHO" gets an MO reply
 
 
 @dataclass
@@ -279,6 +281,8 @@ class FakeSmsc:
             for prefix, st in b.reject.items():
                 if dest.startswith(prefix.lstrip("+")):
                     status = st
+        if status == codec.ROK and b.echo:
+            self._echo(pdu)
         n = next(self._ids)
         mid = (format(n, "X") if b.resp_ids == "hex" else str(n)) if not status else ""
         self.ids_by_dest[dest] = mid
@@ -299,6 +303,15 @@ class FakeSmsc:
             await conn.send(resp)
             if dlr is not None:
                 self._schedule(dlr)
+
+    def _echo(self, pdu: codec.Pdu) -> None:
+        data = pdu.get("short_message") or pdu.tlvs.get("message_payload") or b""
+        if pdu.get("esm_class", 0) & 0x40:
+            data = data[1 + data[0]:]
+        text = data.decode("utf-16-be", "replace") if pdu.get("data_coding") == 8 else gsm7.decode(data)
+        if text.startswith("ECHO"):
+            self.send_mo(f"re: {text}"[:150], sender="+" + pdu.get("destination_addr", ""),
+                         recipient=pdu.get("source_addr", ""))
 
     async def _respond_later(self, conn: _Conn, resp: bytes, delay: float, dlr: dict | None) -> None:
         await trio.sleep(delay)
@@ -452,16 +465,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dlr-ids", choices=("hex", "dec"), default="hex")
     ap.add_argument("--dlr-stat", default="DELIVRD")
     ap.add_argument("--bind-status", type=lambda s: int(s, 0), default=0)
+    ap.add_argument("--reject", action="append", default=[], metavar="PREFIX=STATUS",
+                    help="refuse destinations with this prefix, e.g. +1555666=0x0B")
+    ap.add_argument("--echo", action="store_true", help='answer texts starting "ECHO" with an MO')
     args = ap.parse_args(argv)
+    reject = {p: int(st, 0) for p, st in (r.split("=", 1) for r in args.reject)}
     b = Behaviour(bind_status=args.bind_status, tps=args.tps, response_delay=args.response_delay,
                   reorder=args.reorder, resp_ids=args.resp_ids, dlr_ids=args.dlr_ids,
-                  dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat)
+                  dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat,
+                  reject=reject, echo=args.echo)
     smsc = FakeSmsc(b)
 
     async def serve() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(smsc.run)
-            port = await nursery.start(smsc.serve_tcp, args.port, host=args.host)
+            port = await nursery.start(partial(smsc.serve_tcp, args.port, host=args.host))
             print(port, flush=True)
 
     try:
