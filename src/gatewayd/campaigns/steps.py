@@ -67,13 +67,24 @@ def pick_variant(contact_id: int, variants: list[dict[str, Any]]) -> int:
     return len(weights) - 1
 
 
+_PARSED: dict[tuple[str, str, str], tuple[list[dict], dict]] = {}
+
+
 def script_for(db: sqlite3.Connection, campaign: sqlite3.Row, variant: int) -> tuple[list[dict], dict]:
-    variants = json.loads(campaign["variants"] or "[]")
+    """(steps, defaults) of the recipient's variant. Every message outcome asks, so the parsed
+    JSON is cached by its text (content-addressed: never stale)."""
+    variants = json.loads(campaign["variants"] or "[]") if variant else []
     sid = campaign["script_id"] if variant == 0 or variant > len(variants) else variants[variant - 1]["script_id"]
     row = db.execute("SELECT steps, defaults FROM scripts WHERE id = ?", (sid,)).fetchone()
-    defaults = json.loads(row["defaults"] or "{}")
-    defaults.update(json.loads(campaign["defaults"] or "{}"))
-    return json.loads(row["steps"]), defaults
+    key = (row["steps"], row["defaults"] or "{}", campaign["defaults"] or "{}")
+    hit = _PARSED.get(key)
+    if hit is None:
+        defaults = json.loads(key[1])
+        defaults.update(json.loads(key[2]))
+        if len(_PARSED) > 1000:
+            _PARSED.clear()
+        hit = _PARSED[key] = (json.loads(key[0]), defaults)
+    return hit
 
 
 def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, variant: int,
