@@ -84,7 +84,9 @@ async def test_commands_are_serialised(rig, nursery, autojump_clock):
     assert len(port.written) == 2
     port.to_host(b"\r\nOK\r\n")
     await trio.sleep(1)
-    assert [cmd for cmd, _ in results] == ["AT+ONE", "AT+TWO"]
+    # each got the answer to its own command, in the order they went out
+    assert [cmd for cmd, _ in results] == [w.decode().strip() for w in port.written]
+    assert sorted(cmd for cmd, _ in results) == ["AT+ONE", "AT+TWO"]
 
 
 async def test_cmgs_waits_for_prompt_then_sends_pdu_with_ctrl_z(rig, nursery):

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
+import trio.testing
 
 from gatewayd.config import ModemConfig
 from gatewayd.links.base import OutSegment
@@ -260,7 +261,7 @@ async def test_window_two_still_sends_one_at_a_time_in_order(tmp_path):
             async with trio.open_nursery() as nursery:
                 for i in range(4):
                     nursery.start_soon(link.submit, seg(f"m{i}"))
-                    await trio.sleep(0)     # handed over in order, as the dispatcher does
+                    await trio.testing.wait_all_tasks_blocked()    # handed over one after another
             assert [s.submit.text for s in fake.sent] == ["m0", "m1", "m2", "m3"]
             assert [s.mr for s in fake.sent] == [1, 2, 3, 4]
             gaps = [b.at - a.at for a, b in zip(fake.sent, fake.sent[1:])]

@@ -10,7 +10,6 @@ messages and status reports are deleted from the modem only after the sink has c
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,11 +18,11 @@ import trio
 
 from ...config import ModemConfig, read_secret
 from ...models import Encoding, LinkState
-from ..base import Inbound, LinkSink, LinkStatus, OutSegment, Receipt, SubmitResult
-from ..reassembly import Reassembler
+from ..base import LinkSink, LinkStatus, OutSegment, SubmitResult
 from . import pdu
 from .at import Urc, split_args
 from .driver import CommandError, CommandTimeout, Driver, SimProblem
+from .mailbox import Mailbox
 from .port import PortGone, SerialPort
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,6 @@ class ModemLink:
         self.window = cfg.window
         self._health_s = health_s
         self._backoff = (backoff_min_s, backoff_max_s)
-        self._clock = clock
         self._state = LinkState.STARTING
         self._reason = ""
         self._detail: dict[str, str | int | float | None] = {"device": cfg.device, "number": cfg.number}
@@ -64,15 +62,8 @@ class ModemLink:
         self._next_send = 0.0
         self._pin_blocked: str | None = None
         self._failures = 0
-        self._reassembler = Reassembler(reassembly_timeout_s)
-        self._parts: dict[tuple, list[int]] = {}     # group key -> storage indices held
-        self._held: set[int] = set()                 # indices waiting for their siblings
-        self._bad: set[int] = set()                  # undecodable, left in storage
-        self._wake_storage = trio.Event()            # new concatenation group, or storage full
-        self._collect_now = False
-        self._sent_to: dict[int, str] = {}           # TP-MR -> recipient as we sent it
-        self._busy: set[int] = set()                 # indices being handled right now
-        self._completed: dict[tuple, float] = {}     # recently completed groups (repeats)
+        self.mailbox = Mailbox(cfg.name, cfg.number, sink, timeout=cfg.command_timeout_s, poll_s=cfg.poll_s,
+                               reassembly_timeout_s=reassembly_timeout_s, clock=clock)
 
     # --- state ---------------------------------------------------------------------------------
     @property
@@ -170,7 +161,7 @@ class ModemLink:
             self._set_state(LinkState.UP)
             nursery.start_soon(self._guard, fail, self._urc_loop, driver)
             nursery.start_soon(self._guard, fail, self._health_loop, driver)
-            nursery.start_soon(self._guard, fail, self._storage_loop, driver)
+            nursery.start_soon(self._guard, fail, self.mailbox.run, driver)
         self._driver = None
         self._fail = lambda reason: None
         return problem or "session ended"
@@ -233,8 +224,8 @@ class ModemLink:
             use = await driver.storage_use(timeout=t)
             if use:
                 self._detail["storage"] = f"{use[0]}/{use[1]}"
-                if use[1] and use[0] >= use[1] and not self._held.issuperset(range(1, use[1] + 1)):
-                    self._request_collect()     # full: new messages wait in the network until we make room
+                if self.mailbox.is_full(*use):
+                    self.mailbox.request_collect()     # full: new messages wait in the network until we make room
         except CommandError:
             pass
         if reg not in REGISTERED:
@@ -276,7 +267,7 @@ class ModemLink:
                 return SubmitResult(ok=False, transient=f.transient, error_code=f.label, error_text=f.text)
             except PortGone as exc:
                 return SubmitResult(ok=False, transient=True, error_code="link_down", error_text=str(exc))
-        self._sent_to[mr] = seg.recipient
+        self.mailbox.note_sent(mr, seg.recipient)
         return SubmitResult(ok=True, carrier_id=str(mr))
 
     async def _pace(self) -> None:
@@ -298,22 +289,13 @@ class ModemLink:
         args = split_args(urc.args)
         if urc.name in ("+CMTI", "+CDSI"):
             try:
-                await self._fetch(driver, int(args[-1]))
+                await self.mailbox.fetch(driver, int(args[-1]))
             except ValueError:
                 log.warning("modem %s: bad %s %r", self.name, urc.name, urc.args)
-        elif urc.name in ("+CMT", "+CDS") and urc.pdu:
-            try:
-                decoded = pdu.decode(urc.pdu)
-            except ValueError as exc:
-                log.error("modem %s: undecodable %s PDU %s: %s", self.name, urc.name, urc.pdu, exc)
-            else:
-                await self._handle(decoded, urc.pdu, None)
-            try:   # acknowledge only after the sink committed (needed in +CSMS=1 mode)
-                await driver.command("AT+CNMA", timeout=self.cfg.command_timeout_s)
-            except CommandError:
-                pass
+        elif urc.name in ("+CMT", "+CDS"):
+            await self.mailbox.direct(driver, urc)
         elif urc.name == "^SMMEMFULL" or (urc.name == "+CIEV" and "FULL" in urc.args.upper()):
-            self._request_collect()
+            self.mailbox.request_collect()
         elif urc.name == "+CREG":
             try:
                 stat = int(args[0])   # URC form: +CREG: <stat>[,<lac>,<ci>]
@@ -321,138 +303,6 @@ class ModemLink:
                 return
             if stat not in REGISTERED:
                 raise _Unhealthy(f"registration lost ({REG_NAMES.get(stat, stat)})")
-
-    async def _fetch(self, driver: Driver, index: int) -> None:
-        if index in self._held or index in self._bad or index in self._busy:
-            return
-        try:
-            lines = await driver.command(f"AT+CMGR={index}", timeout=self.cfg.command_timeout_s, expect="+CMGR")
-        except CommandError as exc:
-            log.warning("modem %s: cannot read message %d: %s", self.name, index, exc)
-            return
-        hexes = [line for line in lines if not line.startswith("+CMGR")]
-        if hexes:
-            await self._stored(driver, index, hexes[0])
-
-    async def _stored(self, driver: Driver, index: int, hex_pdu: str) -> None:
-        """Handle one stored message once, even if a +CMTI and a listing both name it."""
-        if index in self._busy:
-            return
-        self._busy.add(index)
-        try:
-            await self._stored_once(driver, index, hex_pdu)
-        finally:
-            self._busy.discard(index)
-
-    async def _stored_once(self, driver: Driver, index: int, hex_pdu: str) -> None:
-        try:
-            decoded = pdu.decode(hex_pdu)
-        except ValueError as exc:
-            log.error("modem %s: message %d undecodable, left in storage: %s", self.name, index, exc)
-            self._bad.add(index)
-            return
-        for done in await self._handle(decoded, hex_pdu, index):
-            await self._delete(driver, done)
-
-    async def _delete(self, driver: Driver, index: int) -> None:
-        self._held.discard(index)
-        try:
-            await driver.command(f"AT+CMGD={index}", timeout=self.cfg.command_timeout_s)
-        except CommandError as exc:
-            log.warning("modem %s: cannot delete message %d: %s", self.name, index, exc)
-
-    async def _handle(self, msg: object, hex_pdu: str, index: int | None) -> list[int]:
-        """Give one decoded PDU to the sink; return the storage indices now safe to delete."""
-        mine = [index] if index is not None else []
-        if isinstance(msg, pdu.StatusReport):
-            stat, _final = pdu.report_stat(msg.status)
-            await self.sink.receipt(Receipt(link=self.name, carrier_id=str(msg.mr),
-                                            recipient=self._as_sent(msg.mr, msg.recipient),
-                                            stat=stat, err=f"{msg.status:02X}", done_at=msg.discharged.timestamp(),
-                                            raw=hex_pdu))
-            return mine
-        if not isinstance(msg, pdu.Deliver):
-            return mine     # an SMS-SUBMIT in the inbox storage (sent folder): not ours to handle
-        if msg.concat is None or msg.concat.total <= 1:
-            await self._deliver(msg.sender, msg.text, msg.timestamp.timestamp(), hex_pdu)
-            return mine
-        key = (msg.sender, msg.concat.ref, msg.concat.total)
-        if key not in self._parts:
-            self._wake_storage.set()
-        held = self._parts.setdefault(key, [])
-        held.extend(mine)
-        self._held.update(mine)
-        text = self._reassembler.add(key, msg.concat.ref, msg.concat.total, msg.concat.index, msg.text,
-                                     self._clock())
-        if text is None:
-            if self._clock() - self._completed.get(key, -1e18) < self._reassembler.timeout_s:
-                del self._parts[key]   # a repeat of a part we already delivered: drop it
-                return mine
-            return []
-        del self._parts[key]
-        self._completed[key] = self._clock()
-        await self._deliver(msg.sender, text, msg.timestamp.timestamp(), f"{key}")
-        return held
-
-    def _as_sent(self, mr: int, recipient: str) -> str:
-        """Reports may show the recipient in national form; give it back as we sent it (E.164)."""
-        sent = self._sent_to.get(mr)
-        digits = recipient.lstrip("+").lstrip("0")
-        if sent and not recipient.startswith("+") and digits and sent.endswith(digits):
-            return sent
-        return recipient
-
-    async def _deliver(self, sender: str, text: str, at: float, raw: str) -> None:
-        digest = hashlib.sha1(f"{sender}|{at}|{raw}".encode()).hexdigest()[:16]
-        await self.sink.inbound(Inbound(link=self.name, sender=sender, recipient=self.cfg.number, text=text,
-                                        received_at=at, dedup_key=f"modem:{digest}"))
-
-    async def _expire(self, driver: Driver) -> None:
-        horizon = self._clock() - self._reassembler.timeout_s
-        self._completed = {k: t for k, t in self._completed.items() if t > horizon}
-        for key, text, missing in self._reassembler.expire(self._clock()):
-            log.warning("modem %s: concatenated message from %s incomplete, parts %s missing",
-                        self.name, key[0], missing)
-            flagged = f"{text} [incomplete: part(s) {', '.join(map(str, missing))} of {key[2]} missing]"
-            await self._deliver(key[0], flagged, self._clock(), f"{key}{missing}")
-            for index in self._parts.pop(key, []):
-                await self._delete(driver, index)
-
-    async def _collect(self, driver: Driver) -> None:
-        """AT+CMGL=4: everything in storage (missed URCs, messages from before we started)."""
-        lines = await driver.command("AT+CMGL=4", timeout=max(self.cfg.command_timeout_s, 30.0), expect="+CMGL")
-        entries: list[tuple[int, str]] = []
-        for head, body in zip(lines, lines[1:]):
-            if head.startswith("+CMGL:") and not body.startswith("+CMGL:"):
-                try:
-                    entries.append((int(split_args(head[6:])[0]), body))
-                except ValueError:
-                    continue
-        for index, hex_pdu in entries:
-            if index not in self._held and index not in self._bad:
-                await self._stored(driver, index, hex_pdu)
-
-    def _request_collect(self) -> None:
-        self._collect_now = True
-        self._wake_storage.set()
-
-    async def _storage_loop(self, driver: Driver) -> None:
-        """Collect at start and every ``poll_s``; give up on stale concatenation groups."""
-        next_poll = trio.current_time()
-        while True:
-            if trio.current_time() >= next_poll or self._collect_now:
-                self._collect_now = False
-                try:
-                    await self._collect(driver)
-                except CommandError as exc:
-                    log.warning("modem %s: listing storage failed: %s", self.name, exc)
-                next_poll = trio.current_time() + self.cfg.poll_s
-            await self._expire(driver)
-            deadline = self._reassembler.next_deadline()
-            wake = next_poll if deadline is None else min(next_poll, trio.current_time() + max(0.0, deadline - self._clock()))
-            with trio.move_on_at(wake):
-                await self._wake_storage.wait()     # a new part may bring the expiry deadline forward
-            self._wake_storage = trio.Event()
 
 
 class _Unhealthy(Exception):
