@@ -13,6 +13,8 @@ import json
 import sqlite3
 from typing import Any
 
+import trio
+
 from .. import protocol as P
 from ..analytics import reports
 from ..contacts import importer, suppression
@@ -61,8 +63,9 @@ async def contacts_import(gw, who: Principal, req: P.ContactsImport) -> dict:
         importer.map_header(req.header)
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_header") from None
-    return await gw.store.run(importer.import_rows, req.list_name, req.header, req.rows, req.first_row,
-                              req.region or gw.cfg.default_region)
+    prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row,
+                                             req.region or gw.cfg.default_region)
+    return await gw.store.run(importer.store_rows, req.list_name, prepared)
 
 
 @handles(P.ContactsList)

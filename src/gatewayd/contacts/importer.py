@@ -59,14 +59,12 @@ def ensure_list(tx: Tx, name: str) -> int:
     return tx.db.execute("INSERT INTO lists(name, created_at) VALUES (?, ?)", (name, tx.now)).lastrowid
 
 
-def import_rows(tx: Tx, list_name: str, header: list[str], rows: list[list[str]], first_row: int,
-                region: str) -> dict[str, Any]:
-    """Import one chunk. ``first_row`` is the file row number of ``rows[0]``.
-    Returns counts and the invalid rows as ``{"row": n, "reason": ...}``."""
+def prepare_rows(header: list[str], rows: list[list[str]], first_row: int, region: str) -> dict[str, Any]:
+    """Parse and normalise one chunk without touching the database (phonenumbers is the slow
+    part: the daemon runs this in a worker thread so the store's single writer is not held).
+    Returns ``{"valid": [(row, phone, first, last, fields)], "invalid": [{"row", "reason"}]}``."""
     cols = map_header(header)
-    list_id = ensure_list(tx, list_name)
-    db = tx.db
-    imported = merged = 0
+    valid: list[tuple[int, str, str, str, dict[str, str]]] = []
     invalid: list[dict[str, Any]] = []
     for n, row in enumerate(rows, first_row):
         def cell(i: int | None) -> str:
@@ -80,8 +78,17 @@ def import_rows(tx: Tx, list_name: str, header: list[str], rows: list[list[str]]
         except InvalidNumber as exc:
             invalid.append({"row": n, "reason": exc.message})
             continue
-        first, last = cell(cols["first"]), cell(cols["last"])
-        fields = {k: cell(i) for i, k in cols["fields"] if cell(i)}
+        valid.append((n, phone, cell(cols["first"]), cell(cols["last"]),
+                      {k: cell(i) for i, k in cols["fields"] if cell(i)}))
+    return {"valid": valid, "invalid": invalid}
+
+
+def store_rows(tx: Tx, list_name: str, prepared: dict[str, Any]) -> dict[str, Any]:
+    """Write one prepared chunk: new contacts inserted, known phones merged, all in the list."""
+    list_id = ensure_list(tx, list_name)
+    db = tx.db
+    imported = merged = 0
+    for _n, phone, first, last, fields in prepared["valid"]:
         old = db.execute("SELECT id, first_name, last_name, fields FROM contacts WHERE phone = ?", (phone,)).fetchone()
         if old is None:
             cid = db.execute(
@@ -98,8 +105,15 @@ def import_rows(tx: Tx, list_name: str, header: list[str], rows: list[list[str]]
                         json.dumps(merged_fields, ensure_ascii=False), tx.now, cid))
             merged += 1
         db.execute("INSERT OR IGNORE INTO list_members(list_id, contact_id) VALUES (?, ?)", (list_id, cid))
+    invalid = prepared["invalid"]
     tx.emit("contacts.imported", list=list_name, imported=imported, merged=merged, invalid=len(invalid))
     return {"list": list_name, "imported": imported, "merged": merged, "invalid": invalid}
+
+
+def import_rows(tx: Tx, list_name: str, header: list[str], rows: list[list[str]], first_row: int,
+                region: str) -> dict[str, Any]:
+    """Import one chunk in one go (tests, tools): :func:`prepare_rows` then :func:`store_rows`."""
+    return store_rows(tx, list_name, prepare_rows(header, rows, first_row, region))
 
 
 def read_chunks(stream: TextIO, size: int = CHUNK_ROWS) -> Iterator[tuple[list[str], int, list[list[str]]]]:
