@@ -175,3 +175,18 @@ async def test_disabled_modem_stays_disabled(fake):
         assert last(sink).state is LinkState.DISABLED
         assert (await link.submit(seg())).error_code == "link_down"
         assert fake.commands == []
+
+
+async def test_smsc_override_and_extra_init_commands(fake):
+    link = make_link(fake, make_sink(), smsc="+46707010000", init=["AT+CSCS=\"GSM\""])
+    async with running(link):
+        assert 'AT+CSCA="+46707010000",145' in fake.commands
+        assert 'AT+CSCS="GSM"' in fake.commands
+
+
+async def test_rejected_init_command_is_the_reason(fake):
+    sink = make_sink()
+    link = make_link(fake, sink, init=["AT+BOGUS=1"])
+    async with running(link, up=False):
+        await eventually(lambda: went_down(sink, "AT+BOGUS=1"))
+        assert not link.is_up

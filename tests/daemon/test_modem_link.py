@@ -13,7 +13,7 @@ from gatewayd.links.base import OutSegment
 from gatewayd.links.modem import pdu
 from gatewayd.links.modem.link import ModemLink
 from gatewayd.models import Encoding, LinkState
-from tests.fakes.modem import FakeModem, encode_deliver
+from tests.fakes.modem import FakeModem
 
 pytestmark = pytest.mark.trio
 
@@ -207,7 +207,7 @@ async def test_periodic_listing_picks_up_messages_without_urc(tmp_path):
     with FakeModem(str(tmp_path / "m")) as fake:
         sink = make_sink()
         async with running(make_link(fake, sink, poll_s=0.3)):
-            fake.storage[3] = (0, encode_deliver("+15551112222", "silent"))   # no +CMTI
+            fake.storage[3] = (0, pdu.encode_deliver("+15551112222", "silent"))   # no +CMTI
             await eventually(lambda: sink.messages)
             assert sink.messages[0].text == "silent"
             await eventually(lambda: 3 in fake.deleted)
@@ -216,10 +216,10 @@ async def test_periodic_listing_picks_up_messages_without_urc(tmp_path):
 async def test_concatenated_parts_reassembled_and_kept_until_complete(fake):
     sink = make_sink()
     async with running(make_link(fake, sink)):
-        [i2] = fake.receive_pdu(encode_deliver("+15551234567", "world", concat=(9, 2, 2)))
+        [i2] = fake.receive_sms("+15551234567", "world", concat=(9, 2, 2))
         await eventually(lambda: "AT+CMGR=%d" % i2 in fake.commands)
         assert i2 in fake.storage                  # a lone part stays in storage
-        fake.receive_pdu(encode_deliver("+15551234567", "hello ", concat=(9, 2, 1)))
+        fake.receive_sms("+15551234567", "hello ", concat=(9, 2, 1))
         await eventually(lambda: sink.messages)
         assert sink.messages[0].text == "hello world"
         await eventually(lambda: not fake.storage)
@@ -228,7 +228,7 @@ async def test_concatenated_parts_reassembled_and_kept_until_complete(fake):
 async def test_incomplete_concatenation_delivered_flagged_after_timeout(fake):
     sink = make_sink()
     async with running(make_link(fake, sink, reassembly_timeout_s=0.5)):
-        fake.receive_pdu(encode_deliver("+15551234567", "only part one", concat=(4, 3, 1)))
+        fake.receive_sms("+15551234567", "only part one", concat=(4, 3, 1))
         await eventually(lambda: sink.messages)
         text = sink.messages[0].text
         assert text.startswith("only part one") and "incomplete" in text and "2, 3" in text

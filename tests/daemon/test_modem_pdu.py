@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from gatewayd.links.modem import pdu
 from gatewayd.sending import gsm7
-from tests.fakes.modem import encode_deliver, encode_report
 
 
 def test_hellohello_submit_vector():
@@ -35,14 +34,14 @@ def test_deliver_vector_with_timezone():
 
 def test_negative_timezone_and_alphanumeric_sender():
     ts = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5, minutes=-30)))
-    msg = pdu.decode(encode_deliver("MyBank", "Your code is 1234", ts=ts))
+    msg = pdu.decode(pdu.encode_deliver("MyBank", "Your code is 1234", timestamp=ts))
     assert (msg.sender, msg.text, msg.timestamp) == ("MyBank", "Your code is 1234", ts)
 
 
 def test_status_report_decode_and_stat_mapping():
     ts = datetime(2025, 6, 1, 12, 0, 0, tzinfo=timezone.utc)
     done = ts + timedelta(seconds=42)
-    rep = pdu.decode(encode_report(0x2A, "+15559876543", 0x00, ts=ts, done=done))
+    rep = pdu.decode(pdu.encode_status_report(0x2A, "+15559876543", 0x00, timestamp=ts, discharged=done))
     assert isinstance(rep, pdu.StatusReport)
     assert (rep.mr, rep.recipient, rep.status, rep.discharged) == (42, "+15559876543", 0, done)
     assert pdu.report_stat(0x00) == ("DELIVRD", True)
@@ -104,9 +103,9 @@ def test_validity_from_ttl_never_exceeds_it():
 
 
 def test_deliver_concat_parts_8_and_16_bit():
-    part = pdu.decode(encode_deliver("+15551234567", "part two", concat=(0x0102, 3, 2)))
+    part = pdu.decode(pdu.encode_deliver("+15551234567", "part two", concat=pdu.Concat(0x0102, 3, 2)))
     assert part.concat == pdu.Concat(0x0102, 3, 2) and part.text == "part two"
-    ucs = pdu.decode(encode_deliver("+15551234567", "día ☀", concat=(5, 2, 1), ucs2=True))
+    ucs = pdu.decode(pdu.encode_deliver("+15551234567", "día ☀", concat=pdu.Concat(5, 2, 1), ucs2=True))
     assert ucs.concat == pdu.Concat(5, 2, 1) and ucs.text == "día ☀"
 
 
@@ -150,7 +149,7 @@ def test_decoder_raises_only_value_error(data, sca):
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, 255), st.binary(min_size=1, max_size=60))
 def test_decoder_on_mutated_valid_pdus(pos, junk):
-    base = bytes.fromhex(encode_deliver("+15551234567", "hello world", concat=(1, 2, 1)))
+    base = bytes.fromhex(pdu.encode_deliver("+15551234567", "hello world", concat=pdu.Concat(1, 2, 1), smsc="+4917600"))
     mutated = base[: pos % len(base)] + junk + base[pos % len(base) + len(junk):]
     try:
         pdu.decode(mutated.hex())

@@ -23,36 +23,14 @@ import tty
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from gatewayd.links import reassembly
 from gatewayd.links.modem import pdu
-from gatewayd.sending import gsm7
+from gatewayd.links.modem.pdu import Concat, encode_deliver, encode_status_report
+
+SMSC = "+491760000443"
 
 
-def encode_deliver(sender: str, text: str, *, ts: datetime | None = None, concat: tuple[int, int, int] | None = None,
-                   ucs2: bool = False) -> str:
-    """SMS-DELIVER hex with an (empty-typed) SCA, as a modem would show it."""
-    ts = ts or datetime.now(timezone.utc).replace(microsecond=0)
-    udh = reassembly.build_udh(*concat) if concat else b""
-    if sender.lstrip("+").isdigit():
-        oa = pdu.encode_address(sender)
-    else:   # alphanumeric originator: TON 5, GSM-7 packed, length in semi-octets
-        packed = gsm7.pack(gsm7.encode(sender))
-        oa = bytes((len(packed) * 2, 0xD0)) + packed
-    fo = 0x04 | (0x40 if udh else 0)
-    body = bytearray((fo,)) + oa + bytes((0, 8 if ucs2 else 0)) + pdu.encode_time(ts)
-    if ucs2:
-        ud = udh + text.encode("utf-16-be")
-        body += bytes((len(ud),)) + ud
-    else:
-        fill = (7 - len(udh) * 8 % 7) % 7
-        septets = gsm7.encode(text)
-        body += bytes(((len(udh) * 8 + fill) // 7 + len(septets),)) + udh + gsm7.pack(septets, fill)
-    return ("07919471060040F3" + bytes(body).hex()).upper()
-
-
-def encode_report(mr: int, recipient: str, status: int, *, ts: datetime, done: datetime) -> str:
-    body = bytes((0x06, mr)) + pdu.encode_address(recipient) + pdu.encode_time(ts) + pdu.encode_time(done)
-    return ("00" + (body + bytes((status,))).hex()).upper()
+def tpdu_len(hex_pdu: str) -> int:   # the <length> modems print: octets after the SCA field
+    return len(hex_pdu) // 2 - int(hex_pdu[:2], 16) - 1
 
 
 @dataclass
@@ -167,21 +145,24 @@ class FakeModem:
             if self.creg_n:
                 self._urc(f"+CREG: {self.creg}")
 
-    def receive_sms(self, sender: str, text: str, **kw: object) -> list[int]:
-        """The network delivers one SMS (or pre-split parts via ``concat``). Returns indices used."""
-        return self.receive_pdu(encode_deliver(sender, text, **kw))   # type: ignore[arg-type]
+    def receive_sms(self, sender: str, text: str, *, concat: tuple[int, int, int] | None = None,
+                    ucs2: bool = False) -> list[int]:
+        """The network delivers one SMS (or one part, ``concat=(ref, total, index)``). Returns the
+        storage indices used ([] when delivered directly or refused because storage is full)."""
+        return self.receive_pdu(encode_deliver(sender, text, concat=Concat(*concat) if concat else None,
+                                               ucs2=ucs2, smsc=SMSC))
 
     def fill_silently(self, sender: str, count: int) -> None:
         """Messages that landed in storage without a +CMTI (lost URC, or before we started)."""
         with self._lock:
             for i in range(count):
-                self._store(0, encode_deliver(sender, f"silent {i}"))
+                self._store(0, encode_deliver(sender, f"silent {i}", smsc=SMSC))
 
     def receive_pdu(self, hex_pdu: str) -> list[int]:
         with self._lock:
             if self.direct_cmt or self.cnmi[1] == 2:
                 self._cnma_due += 1
-                self._urc(f"+CMT: ,{len(hex_pdu) // 2 - 8}\r\n{hex_pdu}")
+                self._urc(f"+CMT: ,{tpdu_len(hex_pdu)}\r\n{hex_pdu}")
                 return []
             index = self._store(0, hex_pdu)
             if index is None:
@@ -292,8 +273,7 @@ class FakeModem:
         if not cmd.startswith("AT"):
             return self._reply(final="ERROR")
         body = line[2:]
-        if cmd in ("AT", "ATZ") or cmd.startswith("AT+CMEE") or cmd.startswith("AT+CMGF") or cmd.startswith("AT+CSCA") \
-                or cmd.startswith("AT+CMMS") or cmd.startswith("AT+CSMP"):
+        if cmd in ("AT", "ATZ") or cmd.startswith(("AT+CMEE", "AT+CMGF", "AT+CSCA", "AT+CMMS", "AT+CSMP", "AT+CSCS")):
             return self._reply()
         if cmd in ("ATE0", "ATE1"):
             self.echo_on = cmd == "ATE1"
@@ -348,7 +328,7 @@ class FakeModem:
             entry = self.storage.get(int(body.split("=", 1)[1]))
             if entry is None:
                 return self._reply(final="+CMS ERROR: 321")
-            return self._reply(f"+CMGR: {entry[0]},,{len(entry[1]) // 2 - 8}", entry[1])
+            return self._reply(f"+CMGR: {entry[0]},,{tpdu_len(entry[1])}", entry[1])
         if cmd.startswith("AT+CMGD="):
             index = int(body.split("=", 1)[1].split(",")[0])
             self.storage.pop(index, None)
@@ -357,7 +337,7 @@ class FakeModem:
         if cmd.startswith("AT+CMGL"):
             lines = []
             for index, (stat, hex_pdu) in sorted(self.storage.items()):
-                lines += [f"+CMGL: {index},{stat},,{len(hex_pdu) // 2 - 8}", hex_pdu]
+                lines += [f"+CMGL: {index},{stat},,{tpdu_len(hex_pdu)}", hex_pdu]
             return self._reply(*lines)
         if cmd == "AT+CNMA":
             if self._cnma_due:
@@ -393,11 +373,11 @@ class FakeModem:
     def _report(self, mr: int, submit: pdu.Submit) -> None:
         now = datetime.now(timezone.utc).replace(microsecond=0)
         recipient = submit.recipient[2:] if self.report_national else submit.recipient
-        hex_pdu = encode_report(mr, recipient, self.report_status, ts=now, done=now)
+        hex_pdu = encode_status_report(mr, recipient, self.report_status, timestamp=now, discharged=now)
         ds = self.cnmi[3]
         if ds == 1:
             self._cnma_due += 1
-            self._urc(f"+CDS: {len(hex_pdu) // 2 - 1}\r\n{hex_pdu}")
+            self._urc(f"+CDS: {tpdu_len(hex_pdu)}\r\n{hex_pdu}")
         elif ds == 2:
             index = self._store(0, hex_pdu)
             if index is not None:

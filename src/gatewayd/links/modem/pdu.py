@@ -257,22 +257,47 @@ def encode_submit(
     tpdu += bytes((0x00, DCS_UCS2 if ucs2 else DCS_GSM7))
     if validity_s is not None:
         tpdu.append(validity_octet(validity_s))
-    if ucs2:
-        ud = udh + text.encode("utf-16-be")
-        udl = len(ud)
-        if udl > 140:
-            raise ValueError(f"UCS-2 user data of {udl} octets exceeds 140")
-    else:
-        fill = (7 - len(udh) * 8 % 7) % 7
-        septets = gsm7.encode(text)
-        header_septets = (len(udh) * 8 + fill) // 7
-        udl = header_septets + len(septets)
-        if udl > 160:
-            raise ValueError(f"GSM-7 user data of {udl} septets exceeds 160")
-        ud = udh + gsm7.pack(septets, fill)
+    udl, ud = _user_data(text, ucs2, udh)
     tpdu.append(udl)
     tpdu += ud
     return (encode_sca(smsc) + bytes(tpdu)).hex().upper(), len(tpdu)
+
+
+def _user_data(text: str, ucs2: bool, udh: bytes) -> tuple[int, bytes]:
+    """(TP-UDL, TP-UD): UCS-2 counts octets; GSM-7 counts septets, the UDH padded with fill bits."""
+    if ucs2:
+        ud = udh + text.encode("utf-16-be")
+        if len(ud) > 140:
+            raise ValueError(f"UCS-2 user data of {len(ud)} octets exceeds 140")
+        return len(ud), ud
+    fill = (7 - len(udh) * 8 % 7) % 7
+    septets = gsm7.encode(text)
+    udl = (len(udh) * 8 + fill) // 7 + len(septets)
+    if udl > 160:
+        raise ValueError(f"GSM-7 user data of {udl} septets exceeds 160")
+    return udl, udh + gsm7.pack(septets, fill)
+
+
+def encode_deliver(sender: str, text: str, *, timestamp: datetime | None = None, concat: Concat | None = None,
+                   ucs2: bool = False, smsc: str | None = None) -> str:
+    """SMS-DELIVER as a modem shows it (SCA first). For fakes and tests: what the network sends us."""
+    ts = timestamp or datetime.now(timezone.utc).replace(microsecond=0)
+    udh = reassembly.build_udh(concat.ref, concat.total, concat.index) if concat else b""
+    if sender.lstrip("+").isdigit():
+        oa = encode_address(sender)
+    else:   # alphanumeric originator: TON 5, GSM-7 packed, length in semi-octets
+        packed = gsm7.pack(gsm7.encode(sender))
+        oa = bytes((len(packed) * 2, 0xD0)) + packed
+    udl, ud = _user_data(text, ucs2, udh)
+    tpdu = bytes((0x04 | (0x40 if udh else 0),)) + oa + bytes((0, DCS_UCS2 if ucs2 else DCS_GSM7))
+    return (encode_sca(smsc) + tpdu + encode_time(ts) + bytes((udl,)) + ud).hex().upper()
+
+
+def encode_status_report(mr: int, recipient: str, status: int, *, timestamp: datetime, discharged: datetime,
+                         smsc: str | None = None) -> str:
+    """SMS-STATUS-REPORT (SCA first), as a modem shows it after +CDS or in storage."""
+    body = bytes((0x06, mr)) + encode_address(recipient) + encode_time(timestamp) + encode_time(discharged)
+    return (encode_sca(smsc) + body + bytes((status,))).hex().upper()
 
 
 def decode(pdu: str | bytes, *, sca: bool = True) -> Deliver | StatusReport | Submit:
