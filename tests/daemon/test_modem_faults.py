@@ -190,3 +190,29 @@ async def test_rejected_init_command_is_the_reason(fake):
     async with running(link, up=False):
         await eventually(lambda: went_down(sink, "AT+BOGUS=1"))
         assert not link.is_up
+
+
+async def test_unreadable_pin_file_is_a_reason_not_a_crash(tmp_path):
+    with FakeModem(str(tmp_path / "m"), pin="1234") as fake:
+        sink = make_sink()
+        async with running(make_link(fake, sink, pin_file=str(tmp_path / "missing")), up=False):
+            await eventually(lambda: went_down(sink, "cannot read pin_file"))
+        assert fake.pin_attempts == []
+
+
+async def test_a_failing_sink_restarts_the_link_instead_of_crashing(fake):
+    sink = make_sink()
+    calls = []
+
+    async def broken(message):
+        calls.append(message)
+        if len(calls) == 1:
+            raise RuntimeError("database is locked")
+
+    sink.inbound = broken
+    link = make_link(fake, sink)
+    async with running(link):
+        fake.receive_sms("+15551234567", "try me")
+        await eventually(lambda: went_down(sink, "internal error"))
+        await eventually(lambda: len(calls) == 2 and link.is_up)     # kept in storage, handed over again
+        await eventually(lambda: not fake.storage)

@@ -98,7 +98,11 @@ class ModemLink:
                 reason = await self._port_lifetime(port)
             except PortGone as exc:
                 reason = str(exc)
+            except Exception as exc:   # the reconnect loop is this link's error boundary
+                log.exception("modem %s: unexpected error", self.name)
+                reason = f"internal error: {exc!r}"
             finally:
+                self._driver = None
                 port.close()
             self._failures += 1
             self._set_state(LinkState.DOWN, reason)
@@ -184,7 +188,11 @@ class ModemLink:
                 raise SimProblem(self._pin_blocked)
         else:
             try:
-                await driver.unlock(read_secret(self.cfg.pin, self.cfg.pin_file), timeout=t)
+                pin = read_secret(self.cfg.pin, self.cfg.pin_file)
+            except OSError as exc:
+                raise SimProblem(f"cannot read pin_file: {exc.strerror or exc}") from None
+            try:
+                await driver.unlock(pin, timeout=t)
             except SimProblem as exc:
                 if exc.wrong_pin:
                     self._pin_blocked = str(exc)
