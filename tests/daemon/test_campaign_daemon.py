@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import trio
 
@@ -205,3 +207,36 @@ async def test_campaign_events_carry_the_office(tmp_path):
         sub.close()
         assert seen == ["processing", "sending", "finished"]
         assert camp["id"]
+
+
+async def test_daily_cap_suspends_the_campaign_with_the_reason(tmp_path):
+    async with running(make_cfg(tmp_path, number="daily_cap = 5")) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=12)
+        camp = await c.call("campaign_create", fields={"name": "cap", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "suspended")
+        assert campaign_row(gw, camp["id"])["status_reason"].startswith("daily cap reached")
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')",
+                     camp["id"]) == 5
+        # An operator may resume by hand; while the cap still holds, the system suspends it again.
+        assert (await c.call("campaign_action", id=camp["id"], action="resume"))["status"] in ("processing", "sending")
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "suspended")
+
+
+async def test_a_scheduled_campaign_starts_by_itself_at_its_time(tmp_path, autojump_clock):
+    async with running(make_cfg(tmp_path)) as gw:
+        offset = gw.store.clock() - trio.current_time()
+        gw.store.clock = lambda: offset + trio.current_time()      # wall time follows the mock clock
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=3)
+        when = dt.datetime.fromtimestamp(gw.store.clock() + 600, dt.timezone.utc).isoformat()
+        camp = await c.call("campaign_create", fields={"name": "later", "script": "s", "list": "L", "number": NUMBER,
+                                                       "at": when}, launch=True)
+        assert camp["status"] == "scheduled" and camp["next_run"] == pytest.approx(dt.datetime.fromisoformat(when).timestamp())
+        assert campaign_row(gw, camp["id"])["launched_at"] is None
+        with trio.fail_after(3600):
+            while campaign_row(gw, camp["id"])["status"] != "finished":
+                await trio.sleep(1)
+        row = campaign_row(gw, camp["id"])
+        assert row["launched_at"] >= camp["next_run"]
