@@ -203,7 +203,7 @@ class CampaignDetailScreen(GatewayScreen):
         if labels:
             plt.multiple_bar(labels, [[b.sent for b in r.activity.series], [b.received for b in r.activity.series]],
                              labels=["sent", "received"])
-        plt.title(f"Contact message activity per {r.activity.bucket} ({r.activity.tz})")
+        plt.title(f"Activity per {r.activity.bucket} ({r.activity.tz})")
         act.refresh()
         seg = self.query_one("#cd-segments", PlotextPlot)
         plt = seg.plt

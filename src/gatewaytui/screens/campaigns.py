@@ -102,7 +102,8 @@ class CampaignsScreen(GatewayScreen):
 
     @property
     def tab(self) -> str:
-        return self.query_one(TabbedContent).active or "active"
+        tabs = self.query(TabbedContent)
+        return (tabs.first().active if tabs else "") or "active"
 
     def reload(self) -> None:
         self.load_tab(self.tab)
@@ -186,13 +187,18 @@ class CampaignsScreen(GatewayScreen):
     def selected(self) -> Campaign | None:
         tab = self.tab
         if tab == "scheduled" and self.calendar_view:
+            if not self.query(MonthCalendar):
+                return None
             day = self.query_one(MonthCalendar).day
             items = [c for c in self.rows[tab]
                      if (ts := c.next_run or c.schedule_at) and dt.datetime.fromtimestamp(ts).date() == day]
             return items[0] if items else None
-        table = self.query_one(f"#t-{tab}", DataTable)
+        found = self.query(f"#t-{tab}")
         rows = self.rows[tab]
-        if not rows or not 0 <= table.cursor_row < len(rows):
+        if not found or not rows:
+            return None
+        table = found.first(DataTable)
+        if not 0 <= table.cursor_row < len(rows):
             return None
         return rows[table.cursor_row]
 

@@ -41,6 +41,38 @@ def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
+async def import_file(app, path: str, list_name: str, bar: ProgressBar) -> ImportResult | None:
+    """Import a CSV in chunks of ``CHUNK`` rows, advancing ``bar``; None when it could not run."""
+    try:
+        header, rows = read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        app.notify(f"Cannot read {path}: {exc}", title="Import failed", severity="error")
+        return None
+    bar.update(total=max(1, len(rows)), progress=0)
+    total = ImportResult()
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        res = await app.call(P.ContactsImport(list_name=list_name, header=header, rows=chunk, first_row=start + 2),
+                             ImportResult)
+        if res is None:
+            return None
+        total.imported += res.imported
+        total.merged += res.merged
+        total.invalid.extend(res.invalid)
+        bar.advance(len(chunk))
+    return total
+
+
+def import_report(list_name: str, total: ImportResult) -> Text:
+    report = Text(f"{list_name}: {total.imported} imported, {total.merged} merged, "
+                  f"{len(total.invalid)} invalid", style="bold")
+    for bad in total.invalid[:20]:
+        report.append(f"\n  row {bad.get('row')}: {bad.get('reason')}", style="red")
+    if len(total.invalid) > 20:
+        report.append(f"\n  … and {len(total.invalid) - 20} more")
+    return report
+
+
 class WizardScreen(ModalScreen["list[P.Request] | None"]):
     BINDINGS = [
         Binding("ctrl+n", "step(1)", "Next"),
@@ -219,32 +251,12 @@ class WizardScreen(ModalScreen["list[P.Request] | None"]):
 
     @work(exclusive=True, group="wz-import")
     async def import_csv(self, path: str, list_name: str) -> None:
-        try:
-            header, rows = read_csv(path)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            self.notify(f"Cannot read {path}: {exc}", title="Import failed", severity="error")
-            return
         bar = self.query_one("#wz-progress", ProgressBar)
         bar.display = True
-        bar.update(total=max(1, len(rows)), progress=0)
-        total = ImportResult()
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            res = await self.app.call(P.ContactsImport(list_name=list_name, header=header, rows=chunk,  # type: ignore[attr-defined]
-                                                       first_row=start + 2), ImportResult)
-            if res is None:
-                return
-            total.imported += res.imported
-            total.merged += res.merged
-            total.invalid.extend(res.invalid)
-            bar.advance(len(chunk))
-        report = Text(f"{list_name}: {total.imported} imported, {total.merged} merged, "
-                      f"{len(total.invalid)} invalid", style="bold")
-        for bad in total.invalid[:20]:
-            report.append(f"\n  row {bad.get('row')}: {bad.get('reason')}", style="red")
-        if len(total.invalid) > 20:
-            report.append(f"\n  … and {len(total.invalid) - 20} more")
-        self.query_one("#wz-import-report", Static).update(report)
+        total = await import_file(self.app, path, list_name, bar)
+        if total is None:
+            return
+        self.query_one("#wz-import-report", Static).update(import_report(list_name, total))
         self.lists = await self.app.call(P.ListsList(), list[ContactList]) or self.lists  # type: ignore[attr-defined]
         self._fill_lists(list_name)
 
