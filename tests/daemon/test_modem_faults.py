@@ -177,6 +177,16 @@ async def test_disabled_modem_stays_disabled(fake):
         assert fake.commands == []
 
 
+async def test_at_reset_command_unwedges_the_modem(tmp_path):
+    with FakeModem(str(tmp_path / "m")) as fake:
+        sink = make_sink()
+        link = make_link(fake, sink, reset_command="AT+CFUN=1,1")
+        async with running(link):
+            fake.hang = True
+            await eventually(lambda: fake.resets == 1, timeout=15)
+            await eventually(lambda: link.is_up)
+
+
 async def test_smsc_override_and_extra_init_commands(fake):
     link = make_link(fake, make_sink(), smsc="+46707010000", init=["AT+CSCS=\"GSM\""])
     async with running(link):

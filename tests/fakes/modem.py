@@ -63,6 +63,7 @@ class FakeModem:
     commands: list[str] = field(default_factory=list)
     pin_attempts: list[str] = field(default_factory=list)
     acks: int = 0
+    resets: int = 0
     deleted: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -231,6 +232,13 @@ class FakeModem:
         sel.close()
 
     def _input(self, data: bytes) -> None:
+        if b"AT+CFUN=1,1\r" in data:     # a reset gets through whatever state the firmware is in
+            self.resets += 1
+            self.hang = self.error_storm = self.garbage = False
+            self._inbuf.clear()
+            self._prompt = None
+            self._write(b"\r\nOK\r\n")
+            return
         if self.hang:
             return
         self._inbuf += data

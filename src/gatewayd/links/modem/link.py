@@ -139,10 +139,25 @@ class ModemLink:
         return gone or reason
 
     async def _reset(self) -> None:
-        log.warning("modem %s: running reset_command", self.name)
+        """``reset_command``: an AT command (``AT+CFUN=1,1``) sent on a fresh port, or else a shell
+        command (a USB power cycle, e.g. uhubctl) for modems too wedged to take AT commands."""
+        command = self.cfg.reset_command or ""
+        log.warning("modem %s: reset with %r", self.name, command)
+        if command.upper().startswith("AT"):
+            port = SerialPort(self.cfg.device, self.cfg.baud)
+            try:
+                await port.open()
+                await port.send(b"\x1b" + command.encode() + b"\r")
+                with trio.move_on_after(self.cfg.command_timeout_s):
+                    await port.receive()      # OK, or nothing: the modem may drop off the bus
+            except PortGone as exc:
+                log.error("modem %s: reset command not sent: %s", self.name, exc)
+            finally:
+                port.close()
+            return
         with trio.move_on_after(120):
             try:
-                await trio.run_process(self.cfg.reset_command, shell=True, check=False)
+                await trio.run_process(command, shell=True, check=False)
             except OSError as exc:
                 log.error("modem %s: reset_command failed: %s", self.name, exc)
 
