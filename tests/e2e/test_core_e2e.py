@@ -14,7 +14,8 @@ pytestmark = pytest.mark.e2e
 FROM = "+14155550100"
 
 
-def config(window: int = 50, dlr_delay: float = 0.05, journal: str | None = None, rate: int = 5000) -> str:
+def config(window: int = 50, dlr_delay: float = 0.05, journal: str | None = None, rate: int = 5000,
+           burst: int = 500) -> str:
     j = f'journal = "{journal}"' if journal else ""
     return f"""
     [[links]]
@@ -32,7 +33,7 @@ def config(window: int = 50, dlr_delay: float = 0.05, journal: str | None = None
     address = "{FROM}"
     links = ["sim"]
     rate = {rate}
-    burst = 500
+    burst = {burst}
     """
 
 
@@ -87,3 +88,27 @@ def test_sigkill_mid_drain_loses_nothing_and_duplicates_stay_within_window(daemo
     assert len(duplicates) <= window, len(duplicates)
     assert duplicates <= flagged                                       # and every duplicate is flagged
     assert len(flagged) <= window
+
+
+def test_online_backup_while_sending(daemon_factory, tmp_path):
+    d = daemon_factory(config()).start()
+    d.ctl("send", "--batch", "-", input=batch(2000, prefix="b"))
+    target = tmp_path / "backup.db"
+    out = d.ctl("backup", str(target))           # taken while the queue drains
+    assert "backup written" in out.stdout
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT count(*) FROM messages").fetchone()[0] == 2000
+    refused = d.ctl("backup", str(target), check=False)      # never overwrite a backup
+    assert refused.returncode == 1 and "exists" in refused.stderr
+
+
+def test_message_queued_past_its_ttl_expires_instead_of_going_out_late(daemon_factory):
+    d = daemon_factory(config(rate=1, burst=1)).start()     # 1 segment/s: a backlog builds up
+    d.ctl("send", "--batch", "-", input=batch(30, prefix="t"))
+    late = d.ctl_json("send", "--from", FROM, "--to", "+14155559000", "--text", "time-bound", "--ttl", "2",
+                      "--priority", "bulk")
+    d.wait(lambda s: s["queue"].get("expired", 0) == 1, timeout=30)
+    detail = d.ctl_json("message", str(late["id"]))
+    assert detail["message"]["state"] == "expired"
+    assert all(s["carrier_id"] is None for s in detail["segments"])     # never handed to the carrier
