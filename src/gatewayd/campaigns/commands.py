@@ -1,9 +1,9 @@
-"""gatewayctl subcommands: ``contacts``, ``scripts``, ``campaign`` and ``report``.
+"""gatewayctl subcommands: ``scripts``, ``campaign`` and ``report`` (``contacts`` lives in
+:mod:`gatewayd.contacts.commands` and is added from here).
 
 A script can submit a whole campaign in one command (``campaign create ... --launch`` prints only
-the id on stdout, so ``ID=$(gatewayctl campaign create ...)`` works). Imports stream: the CSV
-is read and sent in chunks, invalid rows are printed to stderr with their row number as they
-are found. A refused request exits 1 with the daemon's reason.
+the id on stdout, so ``ID=$(gatewayctl campaign create ...)`` works). A refused request exits 1
+with the daemon's reason.
 """
 
 from __future__ import annotations
@@ -15,84 +15,8 @@ import sys
 import tomllib
 from typing import Any
 
-from ..contacts import importer
+from ..contacts import commands as contacts_commands
 from ..ctl import Client, CtlError, emit, table, ts
-
-
-# ---- contacts ------------------------------------------------------------------------------
-
-
-def cmd_import(c: Client, args) -> None:
-    total: dict[str, Any] | None = None
-    try:
-        with open(args.file, encoding="utf-8-sig", newline="") as f:
-            for header, first, rows in importer.read_chunks(f, args.chunk):
-                part = c.call("contacts_import", list=args.list, header=header, rows=rows, first_row=first,
-                              region=args.region)
-                if not args.json:
-                    for bad in part["invalid"]:
-                        print(f"row {bad['row']}: {bad['reason']}", file=sys.stderr)
-                total = importer.merge_results(total, part)
-    except OSError as exc:
-        raise CtlError("bad_input", f"cannot read {args.file}: {exc.strerror}", 2) from None
-    except ValueError as exc:
-        raise CtlError("bad_input", f"{args.file}: {exc}", 2) from None
-    total = total or {"list": args.list, "imported": 0, "merged": 0, "invalid": []}
-    emit(args, total, lambda r: print(f"list {r['list']}: imported {r['imported']}, merged {r['merged']},"
-                                      f" invalid {len(r['invalid'])}"))
-
-
-def _pages(c: Client, list_name: str | None, search: str | None = None):
-    after = 0
-    while True:
-        page = c.call("contacts_list", list=list_name, after_id=after, limit=5000, search=search)
-        if not page:
-            return
-        yield from page
-        after = page[-1]["id"]
-
-
-def cmd_export(c: Client, args) -> None:
-    fields = c.call("contacts_fields", list=args.list)
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-    try:
-        n = importer.write_csv(out, fields, _pages(c, args.list))
-    finally:
-        if args.output:
-            out.close()
-    if args.output:
-        print(f"exported {n} contacts to {args.output}", file=sys.stderr)
-
-
-def cmd_contacts_list(c: Client, args) -> None:
-    res = c.call("contacts_list", list=args.list, search=args.search, limit=args.limit)
-    emit(args, res, lambda rs: table([[r["id"], r["first_name"], r["last_name"], r["phone"], ts(r["created_at"]),
-                                       json.dumps(r["fields"], ensure_ascii=False)[:40]] for r in rs],
-                                     ["ID", "FIRST", "LAST", "PHONE", "CREATED", "FIELDS"]))
-
-
-def cmd_lists(c: Client, args) -> None:
-    emit(args, c.call("lists"), lambda rs: table([[r["id"], r["name"], r["contacts"], ts(r["created_at"])]
-                                                  for r in rs], ["ID", "NAME", "CONTACTS", "CREATED"]))
-
-
-def cmd_opt_out(c: Client, args) -> None:
-    res = c.call("opt_out", phone=args.phone, scope=args.scope, campaign_id=args.campaign, number=args.number,
-                 reason=args.reason)
-    emit(args, res, lambda r: print(f"{r['phone']} opted out ({r['scope']})"
-                                    f"{'' if r['created'] else ' - already was'}"))
-
-
-def cmd_opt_in(c: Client, args) -> None:
-    res = c.call("opt_in", phone=args.phone, number=args.number, campaign_id=args.campaign)
-    emit(args, res, lambda r: print(f"{r['phone']}: {r['lifted']} suppression(s) lifted"))
-
-
-def cmd_suppressions(c: Client, args) -> None:
-    res = c.call("suppressions", phone=args.phone, limit=args.limit)
-    emit(args, res, lambda rs: table([[r["phone"], r["scope"], r["campaign_id"] or "", r["number"] or "",
-                                       r["source"], r["reason"], ts(r["created_at"])] for r in rs],
-                                     ["PHONE", "SCOPE", "CAMPAIGN", "NUMBER", "SOURCE", "REASON", "SINCE"]))
 
 
 # ---- scripts -------------------------------------------------------------------------------
@@ -291,40 +215,7 @@ def cmd_performance(c: Client, args) -> None:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("contacts", help="contact lists and suppressions")
-    cs = p.add_subparsers(dest="contacts_command", required=True)
-    s = cs.add_parser("import", help="import a CSV (first name, last name, phone, other columns as fields)")
-    s.add_argument("--list", required=True)
-    s.add_argument("--region", help="default region for numbers without +country (default: config)")
-    s.add_argument("--chunk", type=int, default=importer.CHUNK_ROWS, help=argparse.SUPPRESS)
-    s.add_argument("file")
-    s.set_defaults(fn=cmd_import)
-    s = cs.add_parser("export", help="export contacts as CSV")
-    s.add_argument("--list")
-    s.add_argument("-o", "--output")
-    s.set_defaults(fn=cmd_export)
-    s = cs.add_parser("list", help="list contacts")
-    s.add_argument("--list")
-    s.add_argument("--search")
-    s.add_argument("--limit", type=int, default=50)
-    s.set_defaults(fn=cmd_contacts_list)
-    cs.add_parser("lists", help="contact lists").set_defaults(fn=cmd_lists)
-    s = cs.add_parser("opt-out", help="opt a phone out by hand")
-    s.add_argument("phone")
-    s.add_argument("--scope", choices=["campaign", "number", "all"], default="all")
-    s.add_argument("--campaign", type=int)
-    s.add_argument("--number")
-    s.add_argument("--reason", default="")
-    s.set_defaults(fn=cmd_opt_out)
-    s = cs.add_parser("opt-in", help="lift suppressions (all of them: admin)")
-    s.add_argument("phone")
-    s.add_argument("--campaign", type=int)
-    s.add_argument("--number")
-    s.set_defaults(fn=cmd_opt_in)
-    s = cs.add_parser("suppressions", help="the suppression list")
-    s.add_argument("--phone")
-    s.add_argument("--limit", type=int, default=100)
-    s.set_defaults(fn=cmd_suppressions)
+    contacts_commands.add_commands(sub)
 
     p = sub.add_parser("scripts", help="message scripts")
     ss = p.add_subparsers(dest="scripts_command", required=True)
