@@ -190,3 +190,16 @@ async def test_stop_in_a_conversation_is_an_opt_out_not_an_answer(tmp_path):
         with pytest.raises(Refused) as e:
             await call(gw, "alice", "inbox_reply", conversation_id=c["id"], text="sorry to see you go")
         assert e.value.code == "opted_out"
+
+
+@pytest.mark.trio
+async def test_help_gets_the_configured_help_reply_and_leaves_the_question_open(tmp_path):
+    async with gateway(tmp_path) as gw:
+        await _setup(gw, step=1)
+        row = await receive(gw, JOHN, "help")
+        c = (await call(gw, "alice", "inbox_show", conversation_id=row["conversation_id"]))["conversation"]
+        assert c["section"] == "assistant" and not await sql(gw, "SELECT 1 FROM answers")
+        assert await sql(gw, "SELECT text FROM messages WHERE recipient = ? AND source = 'keyword'", JOHN) == [
+            {"text": gw.cfg.optout.help}]
+        await receive(gw, JOHN, "yes")                      # the question is still answerable
+        assert await sql(gw, "SELECT value FROM answers") == [{"value": "yes"}]
