@@ -69,14 +69,25 @@ class Behaviour:
 class _Conn:
     stream: trio.abc.Stream
     mode: str = ""
-    lock: trio.Lock = field(default_factory=trio.Lock)
     seq: codec.Sequencer = field(default_factory=codec.Sequencer)
     outstanding: dict[int, bytes] = field(default_factory=dict)   # deliver_sm seq -> build args
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    buf: bytearray = field(default_factory=bytearray)
+    flushing: bool = False
 
     async def send(self, raw: bytes) -> None:
-        async with self.lock:
-            await self.stream.send_all(raw)
+        """Whoever finds no write in progress writes everything queued (one syscall per batch)."""
+        self.buf += raw
+        if self.flushing:
+            return
+        self.flushing = True
+        try:
+            while self.buf:
+                data = bytes(self.buf)
+                self.buf.clear()
+                await self.stream.send_all(data)
+        finally:
+            self.flushing = False
 
 
 class FakeSmsc:

@@ -1,8 +1,8 @@
 """One SMPP connection on Trio: bind, a single reader, pending requests, keepalive, unbind.
 
 Shape (ARCHITECTURE.md, "Patterns to copy"): one reader task owns the receive side and routes
-responses to the waiting request by sequence number; writes go through a lock so PDUs never
-interleave; requests carry no timeout of their own, callers wrap them in ``fail_after`` /
+responses to the waiting request by sequence number; one writer task owns the send side and
+writes whole buffers of queued PDUs, so PDUs never interleave or get cut; requests carry no timeout of their own, callers wrap them in ``fail_after`` /
 ``move_on_after``. The session answers what an ESME must answer by itself (enquire_link, unbind,
 generic_nack for PDUs it cannot parse) and hands deliver_sm/data_sm to ``on_deliver``, answering
 with the status it returns only after it returned, so the SMSC redelivers anything we did not
@@ -29,6 +29,7 @@ log = logging.getLogger("gatewayd.links.smpp")
 #: Concurrent deliver_sm/data_sm being handled (committed) before the reader stops reading.
 MAX_INBOUND_IN_FLIGHT = 64
 WRITE_TIMEOUT_S = 10.0
+OUT_HIGH_WATER = 64 * 1024     # octets queued for the writer before senders wait
 
 OnDeliver = Callable[[Pdu], Awaitable[int | None]]
 
@@ -68,7 +69,10 @@ class Session:
         self._framer = codec.Framer(max_pdu)
         self._seq = codec.Sequencer()
         self._pending: dict[int, _Pending] = {}
-        self._send_lock = trio.Lock()
+        self._out = bytearray()
+        self._out_ready = trio.Event()
+        self._drained = trio.Event()
+        self._close_when_flushed = ""
         self._inbound = trio.Semaphore(MAX_INBOUND_IN_FLIGHT)
         self._nursery: trio.Nursery | None = None
         self.closed = trio.Event()
@@ -86,6 +90,7 @@ class Session:
             nursery.cancel_scope.shield = True
             self._nursery = nursery
             nursery.start_soon(self._reader)
+            nursery.start_soon(self._writer)
             task_status.started()
             await self.closed.wait()
             nursery.cancel_scope.cancel()
@@ -97,6 +102,7 @@ class Session:
         self.close_reason = reason
         self.bound = False
         self.closed.set()
+        self._drained.set()
         for slot in self._pending.values():
             slot.done.set()
 
@@ -121,21 +127,38 @@ class Session:
         return slot.pdu
 
     async def send(self, raw: bytes) -> None:
-        """Write one PDU whole: a cancelled half-write would desynchronise the stream, so the
-        write is shielded and bounded instead."""
-        async with self._send_lock:
-            if self.closed.is_set():
-                raise SessionClosed(self.close_reason)
-            with trio.CancelScope(shield=True):
+        """Queue one PDU for the writer task. PDUs queued together go out in one write (fewer
+        syscalls under load); the caller waits only while the buffer is over its high-water mark."""
+        while len(self._out) >= OUT_HIGH_WATER and not self.closed.is_set():
+            await self._drained.wait()
+        if self.closed.is_set():
+            raise SessionClosed(self.close_reason)
+        self._out += raw
+        self._out_ready.set()
+
+    async def _writer(self) -> None:
+        """The only task that writes: whole buffers, so a PDU is never cut by a cancelled write.
+        A peer that stops reading for WRITE_TIMEOUT_S is dead to us."""
+        while True:
+            await self._out_ready.wait()
+            self._out_ready = trio.Event()
+            while self._out:
+                data = bytes(self._out)
+                self._out.clear()
+                drained, self._drained = self._drained, trio.Event()
+                drained.set()
                 with trio.move_on_after(WRITE_TIMEOUT_S) as scope:
                     try:
-                        await self._stream.send_all(raw)
+                        await self._stream.send_all(data)
                     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                         self.close(f"write failed: {exc or type(exc).__name__}")
-                        raise SessionClosed(self.close_reason) from None
-            if scope.cancelled_caught:
-                self.close(f"write stalled for {WRITE_TIMEOUT_S:g}s")
-                raise SessionClosed(self.close_reason)
+                        return
+                if scope.cancelled_caught:
+                    self.close(f"write stalled for {WRITE_TIMEOUT_S:g}s")
+                    return
+            if self._close_when_flushed:
+                self.close(self._close_when_flushed)
+                return
 
     async def bind(self, mode: str, *, system_id: str, password: str, system_type: str = "") -> str:
         """Bind as ``transceiver``/``transmitter``/``receiver``; returns the SMSC's system_id."""
@@ -218,7 +241,8 @@ class Session:
                 await self.send(codec.empty("enquire_link_resp", pdu.sequence))
             case "unbind":
                 await self.send(codec.empty("unbind_resp", pdu.sequence))
-                self.close("unbound by the SMSC")
+                self.bound = False
+                self._close_when_flushed = "unbound by the SMSC"
             case "deliver_sm" | "data_sm" | "alert_notification":
                 await self._inbound.acquire()
                 assert self._nursery is not None
