@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -162,10 +163,15 @@ class Gateway:
         self.notifier.ready("reloaded")
 
     async def snapshot(self) -> MetricsSnapshot:
-        def q(db) -> dict[str, int]:
-            return {r[0]: r[1] for r in db.execute("SELECT name, value FROM counters")}
+        def q(db) -> tuple[dict[str, int], dict[str, int]]:
+            counters = {r[0]: r[1] for r in db.execute("SELECT name, value FROM counters")}
+            try:
+                campaigns = {r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM campaigns GROUP BY status")}
+            except sqlite3.OperationalError:   # campaigns not installed
+                campaigns = {}
+            return counters, campaigns
 
-        c = await self.store.read(q)
+        c, campaigns = await self.store.read(q)
         msgs = {k[4:]: v for k, v in c.items() if k.startswith("msg:")}
         segs = {k[4:]: v for k, v in c.items() if k.startswith("seg:")}
         return MetricsSnapshot(
@@ -173,7 +179,8 @@ class Gateway:
             link_states={n: lr.status.state.value for n, lr in self.links.items()},
             link_kinds={n: lr.link.kind for n, lr in self.links.items()},
             queue_depth=msgs.get("queued", 0) + msgs.get("sending", 0),
-            inbound_total=c.get("inbound", 0), unmatched_receipts=c.get("unmatched", 0))
+            inbound_total=c.get("inbound", 0), unmatched_receipts=c.get("unmatched", 0),
+            campaigns_by_status=campaigns)
 
     async def refresh_metrics(self) -> None:
         self.metrics.update(await self.snapshot())
