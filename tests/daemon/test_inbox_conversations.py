@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gatewayd.store import messages as mq
-from test_inbox_support import (MAIN, PERSONAL, Events, Refused, call, campaign, contact, gateway, receive,
+from test_inbox_support import (PERSONAL, Events, Refused, call, campaign, contact, gateway, receive,
                                 sent_step, sql)
 
 pytestmark = pytest.mark.trio

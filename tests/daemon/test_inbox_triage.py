@@ -6,9 +6,12 @@ import re
 
 import pytest
 
+from gatewayd import protocol as P
+from gatewayd.inbox import triage
 from gatewayd.models import Priority
 from gatewayd.store import messages as mq
-from test_inbox_support import (MAIN, Events, Refused, call, campaign, contact, gateway, receive, sent_step, sql)
+from test_inbox_support import (MAIN, Events, Refused, call, campaign, contact, gateway, receive, sent_step, sql,
+                                who)
 
 pytestmark = pytest.mark.trio
 JOHN = "+14155550123"
@@ -174,9 +177,6 @@ async def test_search_is_answered_from_the_trigram_index_not_a_table_scan(tmp_pa
         assert [c["first_name"] for c in page["items"]] == ["Name4500", "Name4000", "Name3500", "Name3000", "Name2500"]
         assert [c["phone"] for c in (await call(gw, "alice", "inbox_list", search="556 1234"))["items"]] == [
             "+14155561234"]
-        from gatewayd import protocol as P
-        from gatewayd.inbox import triage
-        from test_inbox_support import who
         traced: list[str] = []
 
         def q(db):
@@ -190,3 +190,14 @@ async def test_search_is_answered_from_the_trigram_index_not_a_table_scan(tmp_pa
         plans = await gw.store.read(lambda db: [
             " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql)) for sql in queries])
         assert len(plans) == 2 and all("conversations_fts" in p and not re.search(r"SCAN c\b", p) for p in plans)
+
+
+async def test_reply_from_a_disabled_number_is_refused_and_stays_unanswered(tmp_path):
+    async with gateway(tmp_path) as gw:
+        conv = await _conv(gw)
+        gw.dispatcher.lanes[MAIN].enabled = False
+        with pytest.raises(Refused) as e:
+            await call(gw, "alice", "inbox_reply", conversation_id=conv["id"], text="hello")
+        assert e.value.code == "number_disabled"
+        after = (await call(gw, "alice", "inbox_show", conversation_id=conv["id"]))["conversation"]
+        assert after["section"] == "needs_attention"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from .. import protocol as P
 from ..control.access import Principal
 from ..control.handlers import handles
-from ..errors import BadRequest
-from ..models import MsgState, Role
+from ..errors import BadRequest, Conflict
+from ..models import Role
 from . import conversations as cv
 from . import keywords, triage
 
@@ -44,14 +44,14 @@ async def _view(gw, who: Principal, conversation_id: int) -> P.ConversationView:
 @handles(P.InboxReply, Role.AGENT)
 async def inbox_reply(gw, who: Principal, req: P.InboxReply) -> dict:
     number = gw.cfg.number((await _view(gw, who, req.conversation_id)).number)
-    state, reason = MsgState.QUEUED, None
     lane = gw.dispatcher.lanes.get(number.address) if number else None
     if number is not None and (not number.enabled or (lane is not None and not lane.enabled)):
-        state, reason = MsgState.IGNORED, f"sender {number.address} is disabled"
-    mid = await gw.store.run(triage.reply, who, req.conversation_id, req.text, gw.cfg, state, reason)
+        # Refused rather than queued as ignored: the conversation must keep showing it is unanswered.
+        raise Conflict(f"number {number.address} is disabled: the reply would not be sent", "number_disabled")
+    mid = await gw.store.run(triage.reply, who, req.conversation_id, req.text, gw.cfg)
     if number is not None:
         gw.dispatcher.kick(number.address)
-    return {"conversation_id": req.conversation_id, "message_id": mid, "state": state.value}
+    return {"conversation_id": req.conversation_id, "message_id": mid, "state": "queued"}
 
 
 @handles(P.InboxTag, Role.AGENT)

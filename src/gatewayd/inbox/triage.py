@@ -18,7 +18,7 @@ from .. import protocol as P
 from ..config import Config
 from ..control.access import Principal
 from ..errors import BadRequest, Conflict, GatewayError
-from ..models import MsgState, Priority
+from ..models import Priority
 from ..store import messages as mq
 from ..store.store import Tx
 from . import conversations as cv
@@ -127,8 +127,7 @@ def _actor_row(tx: Tx, who: Principal, conversation_id: int) -> sqlite3.Row:
     return row
 
 
-def reply(tx: Tx, who: Principal, conversation_id: int, text: str, cfg: Config,
-          state: MsgState = MsgState.QUEUED, reason: str | None = None) -> int:
+def reply(tx: Tx, who: Principal, conversation_id: int, text: str, cfg: Config) -> int:
     """Queue an operator's reply at interactive priority; replying takes the conversation over
     from the assistant, clears Needs attention and records the response time."""
     row = _actor_row(tx, who, conversation_id)
@@ -146,7 +145,7 @@ def reply(tx: Tx, who: Principal, conversation_id: int, text: str, cfg: Config,
     [(mid, _)] = mq.enqueue(tx, [mq.NewMessage(
         sender=row["number"], recipient=row["phone"], text=text, priority=Priority.INTERACTIVE,
         ttl_s=cfg.queue.default_ttl_s, source="agent", created_by=who.user, campaign_id=row["campaign_id"],
-        contact_id=row["contact_id"], conversation_id=row["id"], state=state, error_text=reason)])
+        contact_id=row["contact_id"], conversation_id=row["id"])])
     if row["awaiting_since"] is not None:
         tx.db.execute("""INSERT INTO response_times(conversation_id, campaign_id, agent, message_id, contact_at,
                            replied_at, seconds) VALUES (?,?,?,?,?,?,?)""",
