@@ -14,6 +14,7 @@ than first name, last name and phone are kept as fields usable in templates.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import sqlite3
@@ -196,8 +197,8 @@ def write_csv(out: TextIO, fields: list[str], contacts: Iterable[dict[str, Any]]
     w.writerow(["first_name", "last_name", "phone", *fields, "created_at"])
     n = 0
     for c in contacts:
-        w.writerow([c["first_name"], c["last_name"], c["phone"], *[c["fields"].get(f, "") for f in fields],
-                    c["created_at"]])
+        created = dt.datetime.fromtimestamp(c["created_at"], dt.timezone.utc).isoformat(timespec="seconds")
+        w.writerow([c["first_name"], c["last_name"], c["phone"], *[c["fields"].get(f, "") for f in fields], created])
         n += 1
     return n
 
