@@ -359,3 +359,59 @@ async def test_udh_and_sar_segments_carry_their_concatenation(autojump_clock):
         await link.submit(seg("part two", index=2, count=3, ref=9))
         sent = smsc.submits[0]
         assert sent.get("esm_class") == 0x40 and sent.get("short_message") == bytes([5, 0, 3, 9, 3, 2]) + b"part two"
+
+
+async def test_generic_nack_to_a_submit_is_classified_by_its_status(autojump_clock):
+    async with running_link(behaviour=Behaviour(nack_submits=codec.RTHROTTLED)) as (smsc, link, sink):
+        result = await link.submit(seg())
+        assert (result.ok, result.transient, result.throttle) == (False, True, True)
+        smsc.b.nack_submits = codec.RINVCMDLEN
+        result = await link.submit(seg())
+        assert (result.ok, result.transient, result.error_code) == (False, False, "ESME_RINVCMDLEN(0x00000002)")
+
+
+async def test_data_sm_mo_is_stored_and_answered_with_data_sm_resp(autojump_clock):
+    async with running_link() as (smsc, link, sink):
+        await smsc.send_raw(codec.encode("data_sm", 900, source_addr="447700900123", source_addr_ton=1,
+                                         destination_addr="15559990000", data_coding=8,
+                                         message_payload="Grüße 👋".encode("utf-16-be")))
+        await sink.wait_for(lambda: sink.messages)
+        assert (sink.messages[0].sender, sink.messages[0].text) == ("+447700900123", "Grüße 👋")
+        await smsc.wait_for(lambda: any(p.command == "data_sm_resp" for p in smsc.received))
+        resp = next(p for p in smsc.received if p.command == "data_sm_resp")
+        assert (resp.sequence, resp.status) == (900, codec.ROK)
+
+
+async def test_mo_with_unknown_tlvs_is_understood(autojump_clock):
+    async with running_link(behaviour=Behaviour(unknown_tlvs=True)) as (smsc, link, sink):
+        smsc.send_mo("STOP")
+        await sink.wait_for(lambda: sink.messages)
+        assert sink.messages[0].text == "STOP"
+
+
+async def test_traffic_keeps_the_link_alive_without_enquire_link(autojump_clock):
+    async with running_link(cfg(enquire_link_s=30)) as (smsc, link, sink):
+        for _ in range(10):
+            assert (await link.submit(seg())).ok
+            await trio.sleep(20)
+        assert smsc.enquire_links == 0
+
+
+async def test_two_smpp_links_run_side_by_side(autojump_clock):
+    smsc = FakeSmsc()
+    sinks = [RecordingSink(), RecordingSink()]
+    links = [SmppLink(cfg(name=f"carrier{i}", system_id=f"esme{i}"), sinks[i], connect=smsc.connect) for i in (0, 1)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(smsc.run)
+        for link in links:
+            await nursery.start(link.run)
+        for link, sink in zip(links, sinks):
+            await sink.wait_for(lambda: link.is_up)
+        results = [await link.submit(seg()) for link in links]
+        assert all(r.ok for r in results) and results[0].carrier_id != results[1].carrier_id
+        assert sorted(p.get("system_id") for p in smsc.binds) == ["esme0", "esme1"]
+        for sink in sinks:
+            await sink.wait_for(lambda: sink.receipts)
+        for i, sink in enumerate(sinks):       # each receipt comes back on its own bind
+            assert [r.link for r in sink.receipts] == [f"carrier{i}"] and matches(sink.receipts[0], results[i].carrier_id)
+        nursery.cancel_scope.cancel()

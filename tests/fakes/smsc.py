@@ -63,12 +63,14 @@ class Behaviour:
     stall: bool = False                   # read everything, answer nothing
     redeliver_after: float = 1.0          # retry of a deliver_sm answered with an error
     echo: bool = False                    # a submit whose text starts with "ECHO" gets an MO reply
+    nack_submits: int | None = None       # answer submit_sm with generic_nack(status) instead
 
 
 @dataclass
 class _Conn:
     stream: trio.abc.Stream
     mode: str = ""
+    system_id: str = ""
     seq: codec.Sequencer = field(default_factory=codec.Sequencer)
     outstanding: dict[int, bytes] = field(default_factory=dict)   # deliver_sm seq -> build args
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
@@ -243,7 +245,11 @@ class FakeSmsc:
             await conn.send(codec.bind_resp(cmd, pdu.sequence, status=self.b.bind_status, system_id="fakesmsc"))
             if ok:
                 conn.mode = cmd[len("bind_"):]
+                conn.system_id = pdu.get("system_id", "")
                 self._queued.set()
+        elif cmd == "submit_sm" and self.b.nack_submits is not None:
+            self.submits.append(pdu)
+            await conn.send(codec.generic_nack(pdu.sequence, self.b.nack_submits))
         elif cmd == "submit_sm":
             self.submits.append(pdu)
             await self._on_submit(conn, pdu, nursery)
@@ -301,6 +307,7 @@ class FakeSmsc:
         dlr = None
         if status == codec.ROK and pdu.get("registered_delivery", 0) & 1 and b.dlr_delay is not None:
             dlr = self._receipt(pdu, n)
+            dlr["_to"] = conn.system_id
         delay = b.response_delay + (self.rng.uniform(0, b.reorder) if b.reorder else 0.0)
         if dlr is not None and b.receipts_first:
             self._enqueue(dlr)
@@ -360,21 +367,30 @@ class FakeSmsc:
         return params
 
     async def _deliverer(self) -> None:
-        """Store and forward: deliver_sm to a receiving bind, round robin, while any is bound."""
+        """Store and forward: each deliver_sm to a receiving bind of the system_id it belongs to
+        (receipts: the submitter's; MO: anyone's), round robin, while one is bound."""
         rr = itertools.count()
         while True:
-            receivers = [c for c in self.conns if c.mode in ("receiver", "transceiver")]
-            if not self._queue or not receivers or self.b.stall:
+            found = None
+            if not self.b.stall:
+                for i, params in enumerate(self._queue):
+                    receivers = [c for c in self.conns if c.mode in ("receiver", "transceiver")
+                                 and params.get("_to") in (None, c.system_id)]
+                    if receivers:
+                        found = i, params, receivers[next(rr) % len(receivers)]
+                        break
+            if found is None:
                 self._queued = trio.Event()
                 await self._queued.wait()
                 continue
-            conn = receivers[next(rr) % len(receivers)]
-            params = self._queue.popleft()
+            i, params, conn = found
+            del self._queue[i]
             seq = conn.seq.next()
             extra = ((0x1401, b"vendor-x"),) if self.b.unknown_tlvs else ()
             conn.outstanding[seq] = params
             try:
-                await conn.send(codec.encode("deliver_sm", seq, extra_tlvs=extra, **params))
+                await conn.send(codec.encode("deliver_sm", seq, extra_tlvs=extra,
+                                             **{k: v for k, v in params.items() if k != "_to"}))
                 if params.get("esm_class", 0) & 0x04:
                     self.receipts_sent += 1
             except (trio.BrokenResourceError, trio.ClosedResourceError):
