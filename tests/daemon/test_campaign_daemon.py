@@ -240,3 +240,21 @@ async def test_a_scheduled_campaign_starts_by_itself_at_its_time(tmp_path, autoj
                 await trio.sleep(1)
         row = campaign_row(gw, camp["id"])
         assert row["launched_at"] >= camp["next_run"]
+
+
+async def test_an_agent_reply_goes_out_ahead_of_the_queued_campaign(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        hold(gw)
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=50)
+        camp = await c.call("campaign_create", fields={"name": "bulk", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", camp["id"]) == 50)
+        reply = await c.call("send", **{"from": NUMBER, "to": "+14155550999", "text": "agent here",
+                                        "priority": "interactive"})
+        gw.links["sim"].window = 1
+        gw.links["sim"].notify()
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM message_history WHERE state = 'sending'") >= 2)
+        first = gw.store.reader.execute(
+            "SELECT message_id FROM message_history WHERE state = 'sending' ORDER BY rowid LIMIT 1").fetchone()[0]
+        assert first == reply["id"]
