@@ -130,3 +130,19 @@ async def test_changes_are_audited_with_who_did_them(tmp_path):
         rows = await call(gw, "root", "audit")
         ops = [(r["user"], r["op"], r["ok"]) for r in rows]
         assert ("alice", "inbox_tag", True) in ops and ("bob", "inbox_tag", False) in ops
+
+
+async def test_event_stream_filter_shows_conversation_events_only_to_their_office(tmp_path):
+    from gatewayd.control.server import _visible
+    from test_inbox_support import who
+
+    async with gateway(tmp_path) as gw:
+        events = Events(gw)
+        await receive(gw, JOHN, "hi")                                   # office main
+        await receive(gw, "+14155550124", "hi", to=PERSONAL)            # office north (+ carol personally)
+        main = [e for e in events.items if e.data["office"] == "main"]
+        north = [e for e in events.items if e.data["office"] == "north"]
+        assert main and north
+        assert all(_visible(who(gw, "alice"), e) for e in main) and not any(_visible(who(gw, "alice"), e) for e in north)
+        assert all(_visible(who(gw, "bob"), e) for e in north) and not any(_visible(who(gw, "bob"), e) for e in main)
+        assert all(e.data["inbox"] == ["agent:carol", "office:north"] for e in north)   # for personal inboxes

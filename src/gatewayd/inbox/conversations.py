@@ -113,8 +113,8 @@ def require_actor(who: Principal, row: sqlite3.Row) -> None:
 
 
 def event(tx: Tx, type_: str, row: sqlite3.Row | dict, **extra: Any) -> None:
-    tx.emit(type_, id=row["id"], office=row["office"], number=row["number"], phone=row["phone"],
-            campaign_id=row["campaign_id"], section=section(row), assignee=row["assignee"],
+    tx.emit(type_, id=row["id"], office=row["office"], inbox=inbox_of(row), number=row["number"],
+            phone=row["phone"], campaign_id=row["campaign_id"], section=section(row), assignee=row["assignee"],
             needs_attention=bool(row["needs_attention"]), unread=row["unread"], status=row["status"], **extra)
 
 
