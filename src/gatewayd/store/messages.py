@@ -56,11 +56,11 @@ class Claimed(msgspec.Struct):
     pending: list[tuple[int, int, str]]    # (segment_id, index, text)
 
 
+_HISTORY_SQL = "INSERT INTO message_history(message_id, at, state, detail) VALUES (?, ?, ?, ?)"
+
+
 def _history(tx: Tx, message_id: int, state: str, detail: str = "") -> None:
-    tx.db.execute(
-        "INSERT INTO message_history(message_id, at, state, detail) VALUES (?, ?, ?, ?)",
-        (message_id, tx.now, state, detail),
-    )
+    tx.defer(_HISTORY_SQL, (message_id, tx.now, state, detail))
 
 
 def _event(tx: Tx, row: sqlite3.Row | dict, state: str, **extra: Any) -> None:
@@ -148,31 +148,42 @@ LIMIT ?
 
 def claim(tx: Tx, sender: str, max_segments: int, scan: int = 200) -> list[Claimed]:
     """Mark up to ``max_segments`` worth of ready messages from ``sender`` as sending, highest
-    priority first. Expired ones met on the way are expired instead of sent."""
-    out: list[Claimed] = []
-    budget = max_segments
-    for row in tx.db.execute(_CLAIM_SQL, (sender, tx.now, scan)).fetchall():
+    priority first, set-wise (this runs for every message we send). Expired ones met on the way
+    are expired instead of sent."""
+    rows = tx.db.execute(_CLAIM_SQL, (sender, tx.now, scan)).fetchall()
+    live = []
+    for row in rows:
         if row["expires_at"] is not None and row["expires_at"] <= tx.now:
             expire(tx, row["id"])
-            continue
-        pending = tx.db.execute(
-            "SELECT id, idx, text FROM segments WHERE message_id = ? AND state IN ('queued', 'sending')"
-            " ORDER BY idx",
-            (row["id"],),
-        ).fetchall()
-        cost = len(pending)
-        if out and cost > budget:
+        else:
+            live.append(row)
+    if not live:
+        return []
+    qs = ",".join("?" * len(live))
+    pending: dict[int, list[tuple[int, int, str]]] = {}
+    for seg in tx.db.execute(
+        f"SELECT message_id, id, idx, text FROM segments WHERE message_id IN ({qs})"
+        " AND state IN ('queued', 'sending') ORDER BY message_id, idx", [r["id"] for r in live]):
+        pending.setdefault(seg[0], []).append((seg[1], seg[2], seg[3]))
+    out: list[Claimed] = []
+    budget = max_segments
+    for row in live:
+        segs = pending.get(row["id"], [])
+        if out and len(segs) > budget:
             break
-        tx.db.execute(
-            "UPDATE segments SET state = 'sending' WHERE message_id = ? AND state = 'queued'", (row["id"],)
-        )
-        set_state(tx, row["id"], MsgState.SENDING)
         out.append(Claimed(row["id"], row["sender"], row["recipient"], row["text"], row["encoding"],
                            row["segments"], row["ref"], row["expires_at"], row["attempts"],
-                           bool(row["possible_duplicate"]), [tuple(p) for p in pending]))
-        budget -= cost
+                           bool(row["possible_duplicate"]), segs))
+        budget -= len(segs)
         if budget <= 0:
             break
+    ids = [c.id for c in out]
+    qs = ",".join("?" * len(ids))
+    tx.db.execute(f"UPDATE segments SET state = 'sending' WHERE message_id IN ({qs}) AND state = 'queued'", ids)
+    for r in tx.db.execute(f"UPDATE messages SET state = 'sending', updated_at = ? WHERE id IN ({qs})"
+                           " RETURNING id, sender, recipient, campaign_id", (tx.now, *ids)).fetchall():
+        _history(tx, r["id"], "sending")
+        _event(tx, r, "sending")
     return out
 
 

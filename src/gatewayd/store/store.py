@@ -36,13 +36,20 @@ MAX_BATCH = 2000
 class Tx:
     """What a write op sees: the connection, a timestamp, and ways to emit events / defer work."""
 
-    __slots__ = ("db", "now", "_events", "_after")
+    __slots__ = ("db", "now", "_events", "_after", "_rows")
 
     def __init__(self, db: sqlite3.Connection, now: float) -> None:
         self.db = db
         self.now = now
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._after: list[Callable[[], None]] = []
+        self._rows: list[tuple[str, tuple]] = []
+
+    def defer(self, sql: str, params: tuple) -> None:
+        """An INSERT nothing in this transaction reads back (history rows): run with the batch's
+        other rows of the same statement in one executemany, before the commit. Dropped with
+        the op if the op fails."""
+        self._rows.append((sql, params))
 
     def emit(self, type: str, **data: Any) -> None:
         """Record an event in the durable log (inserted with the op's other changes)."""
@@ -88,6 +95,7 @@ class Store:
         self._publish: Callable[[list[Any]], None] = lambda events: None
         self.commits = 0
         self._last_progress = time.monotonic()
+        self._cursor = 0     # last event cursor handed out (the writer is the only one inserting)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -96,6 +104,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = connect(self.path)
         migrations.apply(sqlite_utils.Database(self.db))
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+        top = self.db.execute("SELECT coalesce(max(cursor), 0) FROM events").fetchone()[0]
+        self._cursor = max(row[0] if row else 0, top)
         self.reader = connect(self.path, readonly=True)
 
     def close(self) -> None:
@@ -155,26 +166,34 @@ class Store:
         assert db is not None, "store not open"
         now = self.clock() if now is None else now
         db.execute("BEGIN IMMEDIATE")
+        cursor = self._cursor
         try:
+            rows: dict[str, list[tuple]] = {}
+            events: list[tuple] = []
             for op in batch:
                 tx = Tx(db, now)
                 db.execute("SAVEPOINT op")
                 try:
                     op.result = op.fn(tx, *op.args)
-                    for type_, data in tx._events:
-                        payload = _json.encode(data).decode()
-                        cur = db.execute(
-                            "INSERT INTO events(at, type, data) VALUES (?, ?, ?)", (now, type_, payload)
-                        )
-                        op.events.append((cur.lastrowid, now, type_, data))
                     db.execute("RELEASE op")
-                    op.after = tx._after
                 except Exception as exc:  # one op's failure must not undo the others
                     db.execute("ROLLBACK TO op")
                     db.execute("RELEASE op")
                     op.error = exc
-                    op.events = []
+                    continue
+                for sql, params in tx._rows:
+                    rows.setdefault(sql, []).append(params)
+                for type_, data in tx._events:
+                    cursor += 1
+                    events.append((cursor, now, type_, _json.encode(data).decode()))
+                    op.events.append((cursor, now, type_, data))
+                op.after = tx._after
+            for sql, params_list in rows.items():
+                db.executemany(sql, params_list)
+            if events:
+                db.executemany("INSERT INTO events(cursor, at, type, data) VALUES (?, ?, ?, ?)", events)
             db.execute("COMMIT")
+            self._cursor = cursor
             self.commits += 1
             self._last_progress = time.monotonic()
         except BaseException as exc:
