@@ -415,3 +415,12 @@ async def test_two_smpp_links_run_side_by_side(autojump_clock):
         for i, sink in enumerate(sinks):       # each receipt comes back on its own bind
             assert [r.link for r in sink.receipts] == [f"carrier{i}"] and matches(sink.receipts[0], results[i].carrier_id)
         nursery.cancel_scope.cancel()
+
+
+async def test_smsc_that_never_answers_the_bind_is_retried(autojump_clock):
+    async with running_link(cfg(response_timeout_s=10), Behaviour(stall=True), wait_up=False) as (smsc, link, sink):
+        await sink.wait_for(lambda: LinkState.DOWN in sink.states)
+        assert sink.statuses[-1].reason == "no answer within 10s while connecting/binding"
+        smsc.b.stall = False
+        await sink.wait_for(lambda: link.is_up)
+        assert [p.command for p in smsc.received] == ["bind_transceiver", "bind_transceiver"]
