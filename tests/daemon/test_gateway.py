@@ -257,3 +257,19 @@ async def test_event_stream_resumes_from_cursor_across_restart(tmp_path):
         # the part missed while away is replayed first: "sent" and "delivered" of the first message
         assert [(e["data"]["recipient"], e["data"]["state"]) for e in got[:2]] == [
             ("+14155550123", "sent"), ("+14155550123", "delivered")]
+
+
+async def test_reload_applies_rates_caps_and_access_live(tmp_path):
+    cfg = make_config(tmp_path)
+    async with running(cfg) as gw:
+        number = msgspec.structs.replace(cfg.numbers[0], rate=3.0, burst=2, daily_cap=7)
+        access = msgspec.structs.replace(cfg.access, viewers=["nobody-here"])
+        gw.reload(msgspec.structs.replace(cfg, numbers=[number], access=access, log_level="debug"))
+        c = await AsyncClient.connect(gw.socket_path)
+        st = await c.call("status")
+        assert (st["numbers"][0]["rate"], st["numbers"][0]["burst"], st["numbers"][0]["daily_cap"]) == (3.0, 2, 7)
+        lane = gw.dispatcher.lanes[FROM]
+        assert lane.bucket.rate == 3.0 and lane.bucket.burst == 2
+        assert gw.cfg.access.viewers == ["nobody-here"]
+        await gw.store.run(lambda tx: None)
+        assert query(gw, "SELECT count(*) FROM events WHERE type = 'config.reloaded'")[0][0] == 1
