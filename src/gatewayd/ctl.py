@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import os
 import socket
@@ -18,6 +17,8 @@ import sys
 from typing import Any, Iterator
 
 import msgspec
+
+from .extensions import import_optional
 
 DEFAULT_SOCKET = "/run/gatewayd/gatewayd.sock"
 COMMAND_MODULES = ["gatewayd.campaigns.commands", "gatewayd.inbox.commands"]
@@ -309,13 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("name")
         s.set_defaults(fn=cmd_enable)
     for mod_name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == mod_name:
-                continue
-            raise
-        mod.add_commands(sub)
+        mod = import_optional(mod_name)
+        if mod is not None:
+            mod.add_commands(sub)
     return p
 
 

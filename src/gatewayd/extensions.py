@@ -16,15 +16,23 @@ MODULES = [
 ]
 
 
+def import_optional(name: str):
+    """The module, or None when that module itself is absent (a domain not built); an import
+    error *inside* it still raises, so a broken extension is never silently skipped."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:
+            return None
+        raise
+
+
 def install_all(gw) -> list[str]:
     installed = []
     for name in MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+        mod = import_optional(name)
+        if mod is None:
+            continue
         install = getattr(mod, "install", None)
         if install is not None:
             install(gw)

@@ -17,6 +17,16 @@ pytestmark = pytest.mark.trio
 FROM = "+14155550100"
 
 
+def sim_config(tmp_path, *, rate: float, burst: int, daily_cap: int | None = None, **sim):
+    """A sim link that delivers everything, with the given pacing; ``sim`` overrides link keys."""
+    link = {"dlr_delay_s": 0.01, "delivered": 1.0, "undelivered": 0.0, "rejected": 0.0, **sim}
+    lines = [f"{k} = {v}" for k, v in link.items()]
+    cap = f"daily_cap = {daily_cap}" if daily_cap else ""
+    text = "\n".join(['[[links]]', 'name = "sim"', 'kind = "sim"', *lines, '[[numbers]]', f'address = "{FROM}"',
+                      'links = ["sim"]', f"rate = {rate}", f"burst = {burst}", cap])
+    return make_config(tmp_path, text=text)
+
+
 async def test_send_reaches_sim_and_receipt_confirms_delivery(tmp_path):
     async with running(make_config(tmp_path)) as gw:
         c = await AsyncClient.connect(gw.socket_path)
@@ -110,22 +120,7 @@ async def test_idempotent_send_returns_existing(tmp_path):
 async def test_per_recipient_order_under_throttling(tmp_path):
     """The sim throttles above 40/s; the link slows down as a whole and messages to one recipient
     still leave in the order they were queued."""
-    cfg = make_config(tmp_path, text="""
-        [[links]]
-        name = "sim"
-        kind = "sim"
-        window = 50
-        max_tps = 40
-        dlr_delay_s = 0.05
-        delivered = 1.0
-        undelivered = 0.0
-        rejected = 0.0
-        [[numbers]]
-        address = "+14155550100"
-        links = ["sim"]
-        rate = 10000
-        burst = 200
-    """)
+    cfg = sim_config(tmp_path, rate=10000, burst=200, window=50, max_tps=40, dlr_delay_s=0.05)
     async with running(cfg) as gw:
         c = await AsyncClient.connect(gw.socket_path)
         msgs = [{"from": FROM, "to": f"+1415555{1000 + i % 10}", "text": f"n{i}"} for i in range(200)]
@@ -143,17 +138,7 @@ async def test_per_recipient_order_under_throttling(tmp_path):
 
 
 async def test_pacing_spreads_sends_at_the_number_rate(tmp_path):
-    cfg = make_config(tmp_path, text="""
-        [[links]]
-        name = "sim"
-        kind = "sim"
-        dlr_delay_s = 0.01
-        [[numbers]]
-        address = "+14155550100"
-        links = ["sim"]
-        rate = 20
-        burst = 5
-    """)
+    cfg = sim_config(tmp_path, rate=20, burst=5)
     async with running(cfg) as gw:
         c = await AsyncClient.connect(gw.socket_path)
         await c.call("send_batch", messages=[{"from": FROM, "to": f"+1415555{2000 + i}", "text": "p"}
@@ -165,17 +150,7 @@ async def test_pacing_spreads_sends_at_the_number_rate(tmp_path):
 
 
 async def test_interactive_reply_overtakes_bulk_backlog(tmp_path):
-    cfg = make_config(tmp_path, text="""
-        [[links]]
-        name = "sim"
-        kind = "sim"
-        dlr_delay_s = 0.01
-        [[numbers]]
-        address = "+14155550100"
-        links = ["sim"]
-        rate = 50
-        burst = 5
-    """)
+    cfg = sim_config(tmp_path, rate=50, burst=5)
     async with running(cfg) as gw:
         c = await AsyncClient.connect(gw.socket_path)
         await c.call("send_batch", messages=[{"from": FROM, "to": f"+1415555{3000 + i}", "text": "bulk",
@@ -190,21 +165,7 @@ async def test_interactive_reply_overtakes_bulk_backlog(tmp_path):
 
 
 async def test_daily_cap_holds_the_rest_and_says_so(tmp_path):
-    cfg = make_config(tmp_path, text="""
-        [[links]]
-        name = "sim"
-        kind = "sim"
-        dlr_delay_s = 0.01
-        delivered = 1.0
-        undelivered = 0.0
-        rejected = 0.0
-        [[numbers]]
-        address = "+14155550100"
-        links = ["sim"]
-        rate = 100
-        burst = 10
-        daily_cap = 3
-    """)
+    cfg = sim_config(tmp_path, rate=100, burst=10, daily_cap=3)
     async with running(cfg) as gw:
         c = await AsyncClient.connect(gw.socket_path)
         await c.call("send_batch", messages=[{"from": FROM, "to": f"+1415555{5000 + i}", "text": "c"}

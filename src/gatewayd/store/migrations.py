@@ -7,7 +7,6 @@ upgrade is "install the new version, start it": pending migrations run before an
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 
@@ -25,14 +24,12 @@ MODULES = [
 
 def _load() -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    from ..extensions import import_optional
+
     for name in MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:   # the domain is not built (yet); its own import errors still raise
-                continue
-            raise
-        out.extend(getattr(mod, "MIGRATIONS", []))
+        mod = import_optional(name)   # a domain not built has no schema; its own errors still raise
+        if mod is not None:
+            out.extend(getattr(mod, "MIGRATIONS", []))
     return out
 
 
