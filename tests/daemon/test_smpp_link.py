@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import trio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fakes.smsc import Behaviour, FakeSmsc, RecordingSink, cfg, running_link, seg  # noqa: E402
-
-from gatewayd.links.smpp import codec  # noqa: E402
-from gatewayd.links.smpp.link import SmppLink  # noqa: E402
-from gatewayd.links.smpp.receipt import normalise_id  # noqa: E402
-from gatewayd.models import Encoding, LinkState  # noqa: E402
+from gatewayd.links.smpp import codec
+from gatewayd.links.smpp.link import SmppLink
+from gatewayd.links.smpp.receipt import normalise_id
+from gatewayd.models import Encoding, LinkState
+from tests.fakes.smsc import Behaviour, FakeSmsc, RecordingSink, cfg, running_link, seg
 
 pytestmark = pytest.mark.trio
 
