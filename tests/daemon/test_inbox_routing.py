@@ -112,3 +112,12 @@ async def test_a_campaign_that_ended_while_the_event_was_lost_is_handled_at_star
             await nursery.start(routing.service, gw)
         assert (await call(gw, "alice", "inbox_list"))["items"] == []
         assert len((await call(gw, "alice", "inbox_list", status="closed"))["items"]) == 3
+
+
+async def test_the_assistant_cannot_take_back_a_conversation_of_an_ended_campaign(tmp_path):
+    async with gateway(tmp_path) as gw:
+        cid, convs = await _three_replies(gw, PERSONAL)
+        await set_status(gw, cid, "stopped")
+        with pytest.raises(Refused) as e:
+            await call(gw, "root", "inbox_operated_by", conversation_id=convs[JANE], operated_by="assistant")
+        assert e.value.code == "no_script" and "ended" in e.value.message

@@ -23,6 +23,7 @@ from ..store import messages as mq
 from ..store.store import Tx
 from . import conversations as cv
 from .intake import suppressed
+from .routing import ENDED
 
 MAX_TAGS = 3
 MAX_TAG_CHARS = 30
@@ -203,9 +204,13 @@ def operated_by(tx: Tx, who: Principal, conversation_id: int, value: str) -> Non
     row = _actor_row(tx, who, conversation_id)
     if value not in ("agent", "assistant"):
         raise BadRequest("operated-by is 'agent' or 'assistant'")
-    if value == "assistant" and row["campaign_id"] is None:
-        raise Conflict(f"conversation {conversation_id} belongs to no campaign: the assistant has no script"
-                       " to answer with", "no_script")
+    if value == "assistant":
+        camp = cv.campaign(tx.db, row["campaign_id"])
+        if camp is None:
+            raise Conflict(f"conversation {conversation_id} belongs to no campaign: the assistant has no script"
+                           " to answer with", "no_script")
+        if camp["status"] in ENDED or row["moved_at"] is not None:
+            raise Conflict(f"campaign {camp['id']} has ended: the assistant no longer answers for it", "no_script")
     cols: dict[str, Any] = {"operated_by": value}
     if value == "assistant":   # handing back to the assistant: nothing left for a person to do
         cols.update(needs_attention=0, attention_reason=None)
