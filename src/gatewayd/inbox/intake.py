@@ -58,8 +58,9 @@ def on_inbound(tx: Tx, row: dict[str, Any]) -> None:
                          campaign_id=row["campaign_id"])
     elif live and (conv["campaign_id"] != camp["id"] or conv["moved_at"] is not None or conv["status"] != "open"):
         # A new campaign claimed the contact: the conversation follows that campaign's settings.
+        # (A reply attributed to it means its message reached them: not opted out of it.)
         cols.update(campaign_id=camp["id"], office=office, inbox=json.dumps(targets), operated_by=operated,
-                    status="open", moved_at=None)
+                    status="open", moved_at=None, opted_out=0)
     elif not live and not closed_for_good and cv.inbox_of(conv) != targets:
         cols.update(office=office, inbox=json.dumps(targets), operated_by="agent", moved_at=tx.now, status="open")
         if row["campaign_id"] is not None:
