@@ -136,8 +136,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("text")
     s.set_defaults(fn=cmd_reply)
     tags_fmt = lambda r: print(f"conversation {r['conversation_id']} tags: {', '.join(r['tags']) or '-'}")  # noqa: E731
-    for name, op in (("tag", "inbox_tag"), ("untag", "inbox_untag")):
-        s = inbox.add_parser(name, help=f"{name} a conversation (at most 3 tags of 30 characters)")
+    for name, op, what in (("tag", "inbox_tag", "tag a conversation (at most 3 tags of 30 characters)"),
+                           ("untag", "inbox_untag", "remove a tag")):
+        s = inbox.add_parser(name, help=what)
         s.add_argument("id", type=int)
         s.add_argument("value", metavar="TAG")
         s.set_defaults(fn=_simple(op, "tag", tags_fmt))
