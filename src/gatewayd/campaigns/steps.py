@@ -184,8 +184,10 @@ def advance(tx: Tx, campaign_id: int, contact_id: int, source: str = "campaign",
         number = camp["number"]
         tx.after_commit(lambda: RUNTIME.kick(number))
     # A campaign that finished while this recipient was thinking sends their next step anyway.
-    tx.db.execute("UPDATE campaigns SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'finished'",
-                  (tx.now, campaign_id))
+    if camp["status"] == "finished":
+        from .lifecycle import set_status
+
+        set_status(tx, campaign_id, "sending", "an answer made a next step due")
     tx.after_commit(RUNTIME.wake)
     return True
 
