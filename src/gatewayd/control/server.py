@@ -150,6 +150,9 @@ async def _stream_events(gw, conn: Conn, req: P.Subscribe) -> None:
 
 
 def _visible(principal: Principal, ev: P.Event) -> bool:
-    """Office-limited users see only their offices' campaign/conversation events."""
+    """Users see their offices' campaign/conversation events, plus conversations routed to their
+    personal inbox or assigned to them (which may belong to another office)."""
     office = ev.data.get("office")
-    return office is None or principal.in_office(office)
+    if office is None or principal.in_office(office):
+        return True
+    return ev.data.get("assignee") == principal.user or f"agent:{principal.user}" in (ev.data.get("inbox") or ())
