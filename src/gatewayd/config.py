@@ -90,6 +90,10 @@ class ModemConfig(_Base, tag="modem", tag_field="kind", kw_only=True):
     max_per_minute: Positive | None = None
     storage: Literal["SM", "ME", "MT"] = "SM"
     poll_s: Positive = 60.0
+    health_s: Positive = 30.0              # CSQ/CREG/COPS readings
+    reconnect_min_s: Positive = 1.0
+    reconnect_max_s: Positive = 60.0
+    reassembly_timeout_s: Positive = 600.0
     reset_command: str | None = None
     price_per_segment: NonNeg = 0.0
     window: PosInt = 1

@@ -18,5 +18,6 @@ def make_link(cfg: LinkConfig, sink: LinkSink) -> Link:
     if isinstance(cfg, ModemConfig):
         from .modem.link import ModemLink
 
-        return ModemLink(cfg, sink)
+        return ModemLink(cfg, sink, health_s=cfg.health_s, backoff_min_s=cfg.reconnect_min_s,
+                         backoff_max_s=cfg.reconnect_max_s, reassembly_timeout_s=cfg.reassembly_timeout_s)
     raise TypeError(f"unknown link config {type(cfg).__name__}")
