@@ -141,6 +141,7 @@ class Session:
         A peer that stops reading for WRITE_TIMEOUT_S is dead to us."""
         while True:
             await self._out_ready.wait()
+            await trio.lowlevel.checkpoint()   # let tasks that are ready now add their PDUs too
             self._out_ready = trio.Event()
             while self._out:
                 data = bytes(self._out)
