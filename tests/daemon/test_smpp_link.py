@@ -8,6 +8,7 @@ import trio
 from gatewayd.links.smpp import codec
 from gatewayd.links.smpp.link import SmppLink
 from gatewayd.links.smpp.receipt import normalise_id
+from gatewayd.links.smpp.session import lane_of
 from gatewayd.models import Encoding, LinkState
 from tests.fakes.smsc import Behaviour, FakeSmsc, RecordingSink, cfg, running_link, seg
 
@@ -418,3 +419,27 @@ async def test_smsc_that_never_answers_the_bind_is_retried(autojump_clock):
         smsc.b.stall = False
         await sink.wait_for(lambda: link.is_up)
         assert [p.command for p in smsc.received] == ["bind_transceiver", "bind_transceiver"]
+
+
+async def test_one_handsets_messages_are_committed_in_arrival_order(autojump_clock):
+    class SlowFirstSink(RecordingSink):
+        async def inbound(self, message) -> None:
+            await trio.sleep(5.0 if message.text == "STOP" else 0.0)   # a slow commit must not be overtaken
+            await super().inbound(message)
+
+    smsc = FakeSmsc()
+    sink = SlowFirstSink()
+    link = SmppLink(cfg(), sink, connect=smsc.connect)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(smsc.run)
+        await nursery.start(link.run)
+        await sink.wait_for(lambda: link.is_up)
+        smsc.send_mo("STOP", sender="+15550001111")
+        smsc.send_mo("START", sender="+15550001111")
+        smsc.send_mo("Hi", sender="+15550002222")
+        await sink.wait_for(lambda: len(sink.messages) == 3)
+        assert lane_of("15550001111") != lane_of("15550002222")
+        texts = [m.text for m in sink.messages]
+        assert texts.index("STOP") < texts.index("START")
+        assert texts[0] == "Hi"                  # another handset is not held up by the slow commit
+        nursery.cancel_scope.cancel()

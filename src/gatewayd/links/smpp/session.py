@@ -4,9 +4,9 @@ Shape (ARCHITECTURE.md, "Patterns to copy"): one reader task owns the receive si
 responses to the waiting request by sequence number; one writer task owns the send side and
 writes whole buffers of queued PDUs, so PDUs never interleave or get cut; requests carry no timeout of their own, callers wrap them in ``fail_after`` /
 ``move_on_after``. The session answers what an ESME must answer by itself (enquire_link, unbind,
-generic_nack for PDUs it cannot parse) and hands deliver_sm/data_sm to ``on_deliver``, answering
-with the status it returns only after it returned, so the SMSC redelivers anything we did not
-commit.
+generic_nack for PDUs it cannot parse) and hands deliver_sm/data_sm to ``on_deliver`` in ordered
+lanes per source address, answering with the status it returns only after it returned, so the
+SMSC redelivers anything we did not commit.
 
 The session's nursery is shielded from outside cancellation: on shutdown the owner still unbinds
 through the live reader (:meth:`unbind`, itself shielded and time-limited) and then calls
@@ -16,6 +16,7 @@ through the live reader (:meth:`unbind`, itself shielded and time-limited) and t
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -26,12 +27,19 @@ from .codec import Pdu
 
 log = logging.getLogger("gatewayd.links.smpp")
 
-#: Concurrent deliver_sm/data_sm being handled (committed) before the reader stops reading.
-MAX_INBOUND_IN_FLIGHT = 64
+#: deliver_sm/data_sm are handled in this many ordered lanes, chosen by source address: one
+#: handset's messages (STOP, then START) and receipts are committed in the order they came, while
+#: different handsets' commits overlap (and share group commits).
+INBOUND_LANES = 32
+LANE_DEPTH = 8   # queued per lane before the reader stops reading (backpressure to the SMSC)
 WRITE_TIMEOUT_S = 10.0
 OUT_HIGH_WATER = 64 * 1024     # octets queued for the writer before senders wait
 
 OnDeliver = Callable[[Pdu], Awaitable[int | None]]
+
+
+def lane_of(source_addr: str) -> int:
+    return zlib.crc32(source_addr.encode("latin-1", "replace")) % INBOUND_LANES
 
 
 class SessionClosed(Exception):
@@ -73,7 +81,7 @@ class Session:
         self._out_ready = trio.Event()
         self._drained = trio.Event()
         self._close_when_flushed = ""
-        self._inbound = trio.Semaphore(MAX_INBOUND_IN_FLIGHT)
+        self._lanes = [trio.open_memory_channel[Pdu](LANE_DEPTH) for _ in range(INBOUND_LANES)]
         self._nursery: trio.Nursery | None = None
         self.closed = trio.Event()
         self.close_reason = ""
@@ -91,6 +99,8 @@ class Session:
             self._nursery = nursery
             nursery.start_soon(self._reader)
             nursery.start_soon(self._writer)
+            for _send, receive in self._lanes:
+                nursery.start_soon(self._lane, receive)
             task_status.started()
             await self.closed.wait()
             nursery.cancel_scope.cancel()
@@ -245,15 +255,15 @@ class Session:
                 self.bound = False
                 self._close_when_flushed = "unbound by the SMSC"
             case "deliver_sm" | "data_sm" | "alert_notification":
-                await self._inbound.acquire()
-                assert self._nursery is not None
-                self._nursery.start_soon(self._handle, pdu)
+                lane = self._lanes[lane_of(pdu.get("source_addr", ""))][0]
+                await lane.send(pdu)
             case _:
                 await self.send(codec.generic_nack(pdu.sequence, codec.RINVCMDID))
 
-    async def _handle(self, pdu: Pdu) -> None:
-        """One inbound request: its response goes out only after ``on_deliver`` returned."""
-        try:
+    async def _lane(self, receive: trio.MemoryReceiveChannel[Pdu]) -> None:
+        """Inbound requests of one lane, in order: each response goes out only after
+        ``on_deliver`` returned (committed)."""
+        async for pdu in receive:
             try:
                 status = await self._on_deliver(pdu)
             except Exception:
@@ -261,8 +271,7 @@ class Session:
                               "redelivers", self.name, pdu.command, pdu.sequence)
                 status = codec.RX_T_APPN
             if status is not None and pdu.command != "alert_notification":
-                await self.send(codec.resp_with_id(pdu.command, pdu.sequence, status=status))
-        except SessionClosed:
-            pass
-        finally:
-            self._inbound.release()
+                try:
+                    await self.send(codec.resp_with_id(pdu.command, pdu.sequence, status=status))
+                except SessionClosed:
+                    return
