@@ -20,10 +20,14 @@ Keys of :func:`campaign_report` (the ``campaign report --json`` contract):
 - ``performance``: see :func:`performance`.
 
 Segment states are counted per message: a multipart message's segments are counted under the
-message's logical state (they agree except in the rare partial outcome). That keeps every query
-on the covering index ``ix_msg_campaign_report``, so a 1,000,000-message report stays well under
-a second. Activity buckets are labelled in the campaign's time zone using its UTC offset at the
-start of the range.
+message's logical state (they agree except in the rare partial outcome). Counts come from
+``campaign_stats`` (exact, trigger-maintained) and ``campaign_contacts.reached_at`` (set by a
+trigger when a campaign message to the contact first leaves the queue); activity and response
+times come from hourly counts (``campaign_activity``, trigger-maintained too), so a 1,000,000-message
+report stays well under a second. Activity counts a campaign message once, in the hour the
+carrier first answered (sent, delivered, undelivered or failed), and replies in the hour they came;
+buckets are labelled in the campaign's time zone (whole UTC hours: a zone with a half-hour offset
+sees its hours shifted by 30 minutes).
 """
 
 from __future__ import annotations
@@ -91,19 +95,18 @@ _FMT = {"hour": "%Y-%m-%dT%H:00", "day": "%Y-%m-%d", "month": "%Y-%m", "year": "
 def activity(db: sqlite3.Connection, campaign_id: int, start: float, end: float, tz: str = "UTC") -> dict[str, Any]:
     bucket = bucket_for(start, end)
     zone = ZoneInfo(tz or "UTC")
-    off = dt.datetime.fromtimestamp(start, zone).utcoffset().total_seconds()  # type: ignore[union-attr]
-    fixed = dt.timezone(dt.timedelta(seconds=off))
     fmt = _FMT[bucket]
-    sent = dict(db.execute(
-        f"SELECT strftime('{fmt}', created_at + ?, 'unixepoch') b, count(*) FROM messages"
-        f" WHERE campaign_id = ? AND state IN ({','.join('?' * len(ATTEMPTED))}) GROUP BY b",
-        (off, campaign_id, *ATTEMPTED)).fetchall())
-    received = dict(db.execute(
-        f"SELECT strftime('{fmt}', received_at + ?, 'unixepoch') b, count(*) FROM inbound WHERE campaign_id = ?"
-        " GROUP BY b", (off, campaign_id)).fetchall())
+    sent: dict[str, int] = {}
+    received: dict[str, int] = {}
+    # Hourly counts (trigger-maintained) folded into the bucket in the campaign's zone.
+    for hour, s_n, r_n in db.execute("SELECT hour, sent, received FROM campaign_activity WHERE campaign_id = ?",
+                                     (campaign_id,)):
+        label = dt.datetime.fromtimestamp(hour * 3600, zone).strftime(fmt)
+        sent[label] = sent.get(label, 0) + s_n
+        received[label] = received.get(label, 0) + r_n
     series = []
-    cur = _floor(dt.datetime.fromtimestamp(start, fixed), bucket)
-    last = dt.datetime.fromtimestamp(end, fixed)
+    cur = _floor(dt.datetime.fromtimestamp(start, zone), bucket)
+    last = dt.datetime.fromtimestamp(end, zone)
     seen = set()
     while cur <= last and len(series) < 5000:
         label = cur.strftime(fmt)
@@ -120,8 +123,8 @@ def _median_agent_response(db: sqlite3.Connection, campaign_id: int) -> float | 
     events: dict[str, list[tuple[float, int]]] = {}
     for phone, at in db.execute("SELECT sender, received_at FROM inbound WHERE campaign_id = ?", (campaign_id,)):
         events.setdefault(phone, []).append((at, 0))
-    for phone, at in db.execute("SELECT recipient, created_at FROM messages WHERE campaign_id = ? AND source = 'agent'",
-                                (campaign_id,)):
+    for phone, at in db.execute("SELECT recipient, created_at FROM messages INDEXED BY ix_msg_campaign_agent"
+                                " WHERE campaign_id = ? AND source = 'agent'", (campaign_id,)):
         events.setdefault(phone, []).append((at, 1))
     waits = []
     for evs in events.values():
@@ -138,24 +141,32 @@ def _median_agent_response(db: sqlite3.Connection, campaign_id: int) -> float | 
 def performance(db: sqlite3.Connection, prices: dict[str, float], *, since: float | None = None,
                 until: float | None = None, number: str | None = None, link: str | None = None,
                 campaign_id: int | None = None) -> dict[str, Any]:
-    """Segments by state (seed 002) and cost = charged segments x the link's price per segment."""
-    where, params = ["1=1"], []
-    for cond, value in (("campaign_id = ?", campaign_id), ("sender = ?", number), ("link = ?", link),
-                        ("created_at >= ?", since), ("created_at < ?", until)):
-        if value is not None:
-            where.append(cond)
-            params.append(value)
-    if campaign_id is not None:
-        where.append("campaign_id IS NOT NULL")   # lets the planner use the campaign covering index
-    rows = db.execute(f"SELECT state, link, count(*), sum(segments) FROM messages WHERE {' AND '.join(where)}"
-                      " GROUP BY state, link", params).fetchall()
+    """Segments by state (seed 002) and cost = charged segments x the link's price per segment.
+    One campaign without other filters reads ``campaign_stats``; anything else scans messages
+    (by time with ``ix_msg_created``)."""
+    if campaign_id is not None and since is None and until is None and number is None:
+        where, params = "campaign_id = ?", [campaign_id]
+        if link is not None:
+            where += " AND link = ?"
+            params.append(link)
+        rows = db.execute(f"SELECT state, nullif(link, ''), sum(messages), sum(segments) FROM campaign_stats"
+                          f" WHERE {where} GROUP BY state, link", params).fetchall()
+    else:
+        conds, params = ["1=1"], []
+        for cond, value in (("campaign_id = ?", campaign_id), ("sender = ?", number), ("link = ?", link),
+                            ("created_at >= ?", since), ("created_at < ?", until)):
+            if value is not None:
+                conds.append(cond)
+                params.append(value)
+        rows = db.execute(f"SELECT state, link, count(*), sum(segments) FROM messages WHERE {' AND '.join(conds)}"
+                          " GROUP BY state, link", params).fetchall()
     segs = dict.fromkeys(SEGMENT_KEYS, 0)
     msgs = dict.fromkeys(SEGMENT_KEYS, 0)
     cost = 0.0
     for state, lk, n, s in rows:
         key = _SEG_KEY.get(state, state)
         segs[key] = segs.get(key, 0) + (s or 0)
-        msgs[key] = msgs.get(key, 0) + n
+        msgs[key] = msgs.get(key, 0) + (n or 0)
         if state in CHARGED and lk:
             cost += (s or 0) * prices.get(lk, 0.0)
     return {"filters": {"since": since, "until": until, "number": number, "link": link, "campaign_id": campaign_id},
@@ -166,22 +177,21 @@ def campaign_report(db: sqlite3.Connection, campaign: sqlite3.Row, prices: dict[
     cid = campaign["id"]
     by_state = dict.fromkeys(("queued", "sending", "sent", "delivered", "undelivered", "failed", "expired",
                               "unreachable", "ignored", "cancelled"), 0)
-    for state, n in db.execute("SELECT state, count(*) FROM messages WHERE campaign_id = ? AND source = 'campaign'"
-                               " GROUP BY state", (cid,)):
+    for state, n in db.execute("SELECT state, sum(messages) FROM campaign_stats WHERE campaign_id = ?"
+                               " AND source = 'campaign' GROUP BY state", (cid,)):
         by_state[state] = n
     succeeded = by_state["sent"] + by_state["delivered"]
     failed = by_state["failed"] + by_state["undelivered"] + by_state["expired"]
     pending = by_state["queued"] + by_state["sending"]
-    sent_contacts = db.execute(
-        f"SELECT count(DISTINCT contact_id) FROM messages WHERE campaign_id = ? AND source = 'campaign'"
-        f" AND state IN ({','.join('?' * len(ATTEMPTED))})", (cid, *ATTEMPTED)).fetchone()[0]
+    sent_contacts = db.execute("SELECT count(*) FROM campaign_contacts WHERE campaign_id = ? AND reached_at IS NOT NULL",
+                               (cid,)).fetchone()[0]
     responded = db.execute("SELECT count(DISTINCT sender) FROM inbound WHERE campaign_id = ?", (cid,)).fetchone()[0]
     opt_outs = db.execute(
         f"SELECT count(*) FROM (SELECT phone FROM suppressions WHERE campaign_id = ? AND source != 'auto'"
         f" UNION SELECT sender FROM inbound WHERE campaign_id = ? AND keyword IN ({','.join('?' * len(STOP_KEYWORDS))}))",
         (cid, cid, *STOP_KEYWORDS)).fetchone()[0]
-    src = dict(db.execute("SELECT source, count(*) FROM messages WHERE campaign_id = ? AND source IN ('agent', 'assistant')"
-                          " GROUP BY source", (cid,)).fetchall())
+    src = dict(db.execute("SELECT source, sum(messages) FROM campaign_stats WHERE campaign_id = ?"
+                          " AND source IN ('agent', 'assistant') GROUP BY source", (cid,)).fetchall())
     contact_msgs = db.execute("SELECT count(*) FROM inbound WHERE campaign_id = ?", (cid,)).fetchone()[0]
     start = campaign["launched_at"] or campaign["created_at"]
     end = campaign["finished_at"] or now
