@@ -3,7 +3,9 @@
 Access (SPEC §8): viewers read, agents change what belongs to their offices, admins everything.
 A campaign belongs to its ``office``; non-admins see only their offices' campaigns and limited
 users only the ones they created. Lifting a suppression entirely (including an automatic
-unsubscribe) is an admin's decision. The core records every state-changing request in its audit
+unsubscribe) is an admin's decision. Gateway-wide performance counts (segments by state, cost)
+carry no contact data and are readable by every role; filtered to a campaign they follow the
+campaign's visibility. The core records every state-changing request in its audit
 log; nothing here duplicates that.
 """
 
@@ -196,7 +198,8 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
         schedule.check_cron(f.cron)
     if f.at is not None:
         cols["schedule_at"] = schedule.parse_at(f.at, f.tz)
-    schedule.check_quiet(f.quiet_start, f.quiet_end) if (f.quiet_start or f.quiet_end) else None
+    if f.quiet_start or f.quiet_end:
+        schedule.check_quiet(f.quiet_start, f.quiet_end)
     if f.variants is not None:
         cols["variants"] = [{"script_id": scripts.resolve(db, str(v.get("script")))["id"],
                              "weight": float(v.get("weight", 0))} for v in f.variants]
@@ -328,8 +331,6 @@ async def campaign_contacts(gw, who: Principal, req: P.CampaignContacts) -> list
 async def performance_report(gw, who: Principal, req: P.PerformanceReport) -> dict:
     if req.campaign_id is not None:
         await _campaign(gw, who, req.campaign_id)
-    elif who.role is not Role.ADMIN and req.number is None:
-        pass   # gateway-wide segment counts carry no contact data; viewers may see them
     rep = await gw.store.read(lambda db: reports.performance(
         db, _prices(gw), since=req.since, until=req.until, number=req.number, link=req.link,
         campaign_id=req.campaign_id))
