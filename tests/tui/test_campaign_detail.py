@@ -25,9 +25,12 @@ async def open_detail(pilot, app):
 
 
 async def go_tab(pilot, app, tab: str):
-    while app.screen.tab != tab:
+    for _ in range(4):
+        if app.screen.tab == tab:
+            break
         await pilot.press("right_square_bracket")
-    await pilot.pause()
+        await pilot.pause()
+    assert app.screen.tab == tab, f"stuck on tab {app.screen.tab!r}; focus {app.focused!r}"
 
 
 @pytest.mark.asyncio

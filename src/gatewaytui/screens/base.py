@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer
 
 from gatewayd.models import Role
@@ -43,20 +43,37 @@ class GatewayScreen(Screen):
     def on_mount(self) -> None:
         self.watch(self.app, "identity", lambda _: self.refresh_bindings(), init=False)
 
+    def on_screen_suspend(self) -> None:
+        # A dialog over this screen keeps it current; another mode means it will miss live batches.
+        self._covered_by_modal = isinstance(self.app.screen, ModalScreen)
+
     def on_screen_resume(self) -> None:
-        self.reload()
+        if not getattr(self, "_covered_by_modal", False):
+            self.reload()
+        self._covered_by_modal = False
 
     def reload(self) -> None:
         """Fetch what this screen shows (it may have missed live batches while hidden)."""
 
     def action_tab(self, delta: int) -> None:
         """Cycle the screen's TabbedContent (screens with tabs bind ``[`` and ``]`` to this)."""
-        from textual.widgets import ContentSwitcher, TabbedContent
+        from textual.widgets import ContentSwitcher, TabbedContent, Tabs
 
         tabs = self.query_one(TabbedContent)
         panes = [c.id for c in tabs.query_one(ContentSwitcher).children if c.id]
         if tabs.active in panes:
+            # Focus the tab bar first: a focused widget in the old pane would pull it back.
+            tabs.query_one(Tabs).focus()
             tabs.active = panes[(panes.index(tabs.active) + delta) % len(panes)]
+            self.call_after_refresh(self._focus_active_pane, tabs)
+
+    def _focus_active_pane(self, tabs) -> None:
+        from textual.widgets import DataTable
+
+        pane = tabs.get_pane(tabs.active) if tabs.active else None
+        tables = [t for t in pane.query(DataTable) if t.display] if pane is not None else []
+        if tables:
+            tables[0].focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         needed = self.ROLE_ACTIONS.get(action)

@@ -1,0 +1,148 @@
+"""Inbox triage: needs-attention first, thread with statuses, reply/tag/assign/toggle/opt-out, live."""
+
+from __future__ import annotations
+
+import pytest
+from fake_client import CampaignClient
+from helpers import cells, notes, until
+from textual.widgets import DataTable
+
+from gatewaytui.app import GatewayApp
+from gatewaytui.widgets.inbox_panel import InboxPanel
+
+
+async def open_inbox(pilot, app) -> InboxPanel:
+    await until(pilot, lambda: app.identity is not None and app.status is not None)
+    await pilot.press("i")
+    await until(pilot, lambda: type(app.screen).__name__ == "InboxScreen")
+    panel = app.screen.query_one(InboxPanel)
+    await until(pilot, lambda: panel.detail is not None, what="first conversation open")
+    return panel
+
+
+def thread(panel) -> str:
+    return str(panel.query_one("#ib-thread").render())
+
+
+@pytest.mark.asyncio
+async def test_opens_on_needs_attention_and_marks_read():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        assert panel.section == "needs_attention"
+        assert client.sent("inbox_list")[-1].section == "needs_attention"
+        assert cells(panel.query_one("#ib-list", DataTable))[0][:2] == ["!", "Ada Doe"]
+        sections = str(panel.query_one("#ib-sections").render())
+        assert "Needs attention 1" in sections and "Agent-operated 1" in sections
+        assert "needs attention (new message from the contact)" in thread(panel)
+        await until(pilot, lambda: client.sent("inbox_read"), what="marked read")
+        await pilot.press("0")
+        await until(pilot, lambda: panel.query_one("#ib-list", DataTable).row_count == 3, what="all sections")
+
+
+@pytest.mark.asyncio
+async def test_thread_shows_statuses_and_undelivered_reason():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        await pilot.press("2")
+        await until(pilot, lambda: panel.detail and panel.detail.conversation.id == 2, what="Bob open")
+        await pilot.pause()
+        text = thread(panel)
+        assert "● undelivered" in text and "reason: 0x0b unknown subscriber" in text
+        assert "✔ delivered" in text and "← " in text and "reply from Bob" in text
+
+
+@pytest.mark.asyncio
+async def test_reply_then_move_on_with_keyboard():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        await pilot.press("0")
+        await until(pilot, lambda: panel.query_one("#ib-list", DataTable).row_count == 3)
+        await until(pilot, lambda: panel.detail is not None and panel.detail.conversation.id == 3, what="newest open")
+        panel.query_one("#ib-list").focus()
+        await pilot.press("r")
+        assert app.focused is panel.query_one("#ib-reply")
+        await pilot.press(*"See you at 10", "enter")
+        await until(pilot, lambda: client.sent("inbox_reply"), what="reply sent")
+        assert (client.sent("inbox_reply")[0].conversation_id, client.sent("inbox_reply")[0].text) == (3, "See you at 10")
+        await until(pilot, lambda: "See you at 10" in thread(panel), what="reply in thread")
+        assert "↻ pending" in thread(panel)
+        await pilot.press("escape", "j")
+        await until(pilot, lambda: panel.detail.conversation.id != 3, what="next conversation")
+
+
+@pytest.mark.asyncio
+async def test_tag_assign_toggle_and_opt_out():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        panel.query_one("#ib-list").focus()
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+        await pilot.press(*"vip", "enter")
+        await until(pilot, lambda: client.sent("inbox_tag"), what="tag")
+        await until(pilot, lambda: "tags: vip" in thread(panel), what="tag shown")
+        await pilot.press("a")
+        await until(pilot, lambda: client.sent("inbox_assign") and client.sent("inbox_assign")[0].user == "alice")
+        await until(pilot, lambda: "assigned to alice" in thread(panel))
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: client.sent("inbox_attention") and client.sent("inbox_attention")[0].on is False)
+        await pilot.press("b")
+        await until(pilot, lambda: client.sent("inbox_operated_by"))
+        assert client.sent("inbox_operated_by")[0].operated_by == "assistant"
+        await until(pilot, lambda: "Assistant-operated" in thread(panel))
+        await pilot.press("x")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        assert "campaign #1" in str(app.screen.query_one(".dialog-body").render())
+        await pilot.press("y")
+        await until(pilot, lambda: client.sent("inbox_opt_out"), what="opt out")
+        await until(pilot, lambda: "OPTED OUT" in thread(panel))
+
+
+@pytest.mark.asyncio
+async def test_fourth_tag_is_refused_before_asking():
+    client = CampaignClient()
+    client.conversations[1] = client.conversations[1].__class__(
+        **{**{f: getattr(client.conversations[1], f) for f in client.conversations[1].__struct_fields__},
+           "tags": ["a", "b", "c"]})
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        panel.query_one("#ib-list").focus()
+        await pilot.press("t")
+        await until(pilot, lambda: any("at most 3 tags" in n for n in notes(app)))
+        assert type(app.screen).__name__ == "InboxScreen"
+
+
+@pytest.mark.asyncio
+async def test_live_message_reloads_thread_and_notifies():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        shows = len(client.sent("inbox_show"))
+        client.push("inbound", id=7, sender="+14155550001", recipient="+14155550100", text="Are you open today?",
+                    conversation_id=1)
+        client.push("conversation.message", id=1, office="main")
+        await until(pilot, lambda: len(client.sent("inbox_show")) > shows, what="thread reload")
+        await until(pilot, lambda: any("Are you open today?" in n for n in notes(app)), what="notification")
+
+
+@pytest.mark.asyncio
+async def test_viewer_reads_but_cannot_act():
+    client = CampaignClient(role="viewer")
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        assert not panel.query_one("#ib-reply").display
+        acts = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert not ({"reply", "tag", "assign", "opt_out", "attention"} & acts)
+        await pilot.press("r", "t", "a", "x")
+        await pilot.pause()
+        assert not (client.sent("inbox_tag") or client.sent("inbox_assign") or client.sent("inbox_read"))
