@@ -1,0 +1,87 @@
+"""End to end on a real daemon: build a campaign in the wizard (new script, CSV import), launch it,
+watch its analytics move live, and answer a contact's reply from the inbox."""
+
+from __future__ import annotations
+
+import pytest
+from daemon import Daemon
+from helpers import until
+from textual.widgets import Select
+
+from gatewaytui.app import GatewayApp
+from gatewaytui.client import SocketClient
+from gatewaytui.screens.wizard import NEW_SCRIPT
+from gatewaytui.widgets.inbox_panel import InboxPanel
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def daemon():
+    d = Daemon(reply_share=1.0).start()
+    yield d
+    d.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_wizard_launch_analytics_and_inbox_reply(daemon, tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_text("first_name,last_name,phone,city\nAda,Lovelace,+14155550201,London\n"
+                      "Grace,Hopper,+14155550202,NYC\nNot,Valid,12,Nowhere\n")
+    app = GatewayApp(SocketClient(daemon.socket), tick_s=0.05, status_every_s=1.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.identity is not None and app.status is not None, 15, "connected")
+        await pilot.press("c")
+        await until(pilot, lambda: type(app.screen).__name__ == "CampaignsScreen")
+        await pilot.press("w")
+        await until(pilot, lambda: type(app.screen).__name__ == "WizardScreen")
+        wz = app.screen
+        await until(pilot, lambda: wz.query_one("#wz-script", Select)._options, 10, "script choices")
+        wz.query_one("#wz-script", Select).value = NEW_SCRIPT
+        await pilot.pause()
+        wz.query_one("#wz-script-name").value = "hello-e2e"
+        wz.query_one("#wz-script-text").text = "Hi {first_name}, see you in {city}?"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: wz.step == 1, 10, "script created, contacts step")
+        wz.query_one("#wz-csv").value = str(people)
+        wz.query_one("#wz-csv-list").value = "e2e-people"
+        await pilot.click("#wz-import")
+        await until(pilot, lambda: "2 imported" in str(wz.query_one("#wz-import-report").render()), 10, "import")
+        assert "row 4" in str(wz.query_one("#wz-import-report").render())
+        await pilot.press("ctrl+n")
+        wz.query_one("#wz-name").value = "E2E launch"
+        wz.query_one("#wz-number", Select).value = "+14155550100"
+        for _ in range(3):
+            await pilot.press("ctrl+n")
+        await until(pilot, lambda: "Hi Ada, see you in London?" in str(wz.query_one("#wz-review").render()), 10,
+                    "rendered preview")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: type(app.screen).__name__ == "CampaignsScreen", 10, "wizard closed")
+        screen = app.screen
+        await until(pilot, lambda: any(c.name == "E2E launch" for c in screen.rows["active"]), 15, "launched, active")
+
+        screen.query_one("#t-active").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "CampaignDetailScreen")
+        detail = app.screen
+        while detail.tab != "analytics":
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+        await until(pilot, lambda: detail.report is not None and detail.report.send_status.succeeded == 2, 30,
+                    "analytics show both sends")
+        await until(pilot, lambda: detail.report.engagement.contacts_responded >= 1, 30, "responses counted live")
+
+        await pilot.press("escape", "i")
+        await until(pilot, lambda: type(app.screen).__name__ == "InboxScreen")
+        panel = app.screen.query_one(InboxPanel)
+        await until(pilot, lambda: panel.detail is not None and panel.detail.conversation.needs_attention, 30,
+                    "a reply needs attention")
+        who = panel.detail.conversation.phone
+        panel.query_one("#ib-list").focus()
+        await pilot.press("r", *"Great, see you there", "enter")
+        await until(pilot, lambda: any(m.direction == "out" and m.text == "Great, see you there"
+                                       for m in (panel.detail.messages if panel.detail and
+                                                 panel.detail.conversation.phone == who else [])), 20,
+                    "reply in the thread")
+        await until(pilot, lambda: any(m.text == "Great, see you there" and m.status in ("sent", "delivered")
+                                       for m in panel.detail.messages), 30, "reply delivered")
