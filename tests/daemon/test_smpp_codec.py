@@ -268,6 +268,15 @@ def test_fuzz_framer_and_decoder_only_raise_their_own_errors(chunks):
                 pass
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.sampled_from(["auto", "hex", "dec", "str"]),
+       st.one_of(st.none(), st.text(alphabet="0123456789abcdefABCDEF", max_size=5000)))
+def test_fuzz_any_receipt_text_builds_a_receipt(text, fmt, tlv_id):
+    pdu = codec.Pdu("deliver_sm", 1, params={"esm_class": 4}, tlvs={"receipted_message_id": tlv_id} if tlv_id else {})
+    r = receipt.build(pdu, "c", fmt, text)
+    assert r.raw == text and r.stat in {s.value for s in receipt.ReceiptStat}
+
+
 _IDS = sorted(codec.COMMAND_NAMES)
 
 

@@ -45,6 +45,7 @@ MESSAGE_STATES = {
     7: ReceiptStat.UNKNOWN,
     8: ReceiptStat.REJECTD,
 }
+MAX_NUMERIC_ID = 64    # longer ids are opaque strings (and int() refuses > 4300 digits)
 _HEX = re.compile(r"[0-9a-f]+")
 _DEC = re.compile(r"[0-9]+")
 
@@ -105,7 +106,7 @@ def normalise_id(raw: str, fmt: str = "auto") -> tuple[str, tuple[str, ...]]:
     number, its other base (``"1a2b"`` also ``"6699"``; ``"6699"`` also ``"1a2b"``).
     """
     text = raw.strip().strip("\0").strip().lower()
-    if fmt == "str" or not text:
+    if fmt == "str" or not text or len(text) > MAX_NUMERIC_ID:
         return text, ()
     if fmt == "hex":
         return (_strip(text), ()) if _HEX.fullmatch(text) else (text, ())
