@@ -277,6 +277,21 @@ def test_fuzz_any_receipt_text_builds_a_receipt(text, fmt, tlv_id):
     assert r.raw == text and r.stat in {s.value for s in receipt.ReceiptStat}
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=200),
+       st.dictionaries(st.sampled_from(["sar_msg_ref_num", "sar_total_segments", "sar_segment_seqnum"]),
+                       st.integers(0, 300)),
+       st.sampled_from(["gsm7", "latin1", "ascii"]))
+def test_fuzz_any_mo_decodes_or_raises_value_error(esm, dc, data, sar, coding):
+    pdu = codec.Pdu("deliver_sm", 1, params={"esm_class": esm, "data_coding": dc, "short_message": data,
+                                             "source_addr": "1", "source_addr_ton": 1}, tlvs=dict(sar))
+    try:
+        part = message.mo_part(pdu, coding)
+    except ValueError:
+        return
+    assert isinstance(part.text, str) and 1 <= part.index <= part.total
+
+
 _IDS = sorted(codec.COMMAND_NAMES)
 
 
