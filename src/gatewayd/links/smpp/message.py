@@ -49,7 +49,8 @@ def address(addr: str, ton: int | None, npi: int | None) -> tuple[str, int, int]
 
 
 def validity_period(seconds: int | None) -> str | None:
-    """Relative ``YYMMDDhhmmss000R`` (SMPP 3.4 §7.1.1) for the message's remaining TTL."""
+    """Relative ``YYMMDDhhmmss000R`` (SMPP 3.4 §7.1.1) for the message's remaining TTL, kept
+    within 1 minute (SMSCs refuse shorter ones as ESME_RINVEXPIRY) and 99 days."""
     if seconds is None:
         return None
     s = max(60, min(int(seconds), MAX_VALIDITY_S))
