@@ -24,6 +24,7 @@ from gatewayd.models import Role
 
 from .client import Client, Connection, RequestError, SocketClient, socket_path
 from .live import Batch, Throughput
+from .views import Campaign
 from .screens.campaigns import CampaignsScreen
 from .screens.contacts import ContactsScreen
 from .screens.dashboard import DashboardScreen
@@ -31,7 +32,7 @@ from .screens.modals import HelpScreen
 from .screens.inbox import InboxScreen
 from .screens.links import LinksScreen
 from .screens.messages import MessagesScreen
-from .screens.palette import ScreensProvider
+from .screens.palette import CampaignsProvider, ContactsProvider, ScreensProvider
 
 T = TypeVar("T")
 _RANK = {Role.VIEWER: 0, Role.AGENT: 1, Role.ADMIN: 2}
@@ -58,7 +59,7 @@ class LiveBatch(Message):
 class GatewayApp(App[None]):
     TITLE = "gatewaytui"
     CSS_PATH = "app.tcss"
-    COMMANDS = App.COMMANDS | {ScreensProvider}
+    COMMANDS = App.COMMANDS | {ScreensProvider, CampaignsProvider, ContactsProvider}
     MODES = {
         "dashboard": DashboardScreen,
         "messages": MessagesScreen,
@@ -78,6 +79,7 @@ class GatewayApp(App[None]):
     identity: reactive[P.Identity | None] = reactive(None, always_update=True)
     status: reactive[P.StatusView | None] = reactive(None, always_update=True)
     banner: reactive[str] = reactive("")
+    suspended: reactive[list] = reactive(list, always_update=True)
 
     def __init__(self, client: Client, *, tick_s: float = 0.25, status_every_s: float = 2.0,
                  clock=time.time) -> None:
@@ -156,8 +158,13 @@ class GatewayApp(App[None]):
         if not self.connected and self.status is not None:
             return
         st = await self.call(P.Status(), P.StatusView, quiet=True)
-        if st is not None:
-            self.status = st
+        if st is None:
+            return
+        try:   # an alert source, never an error of its own (older daemons lack campaign ops)
+            self.suspended = await self.client.call(P.CampaignList(status=["suspended"], limit=20), list[Campaign])
+        except RequestError:
+            self.suspended = []
+        self.status = st
 
     # ---- helpers for screens --------------------------------------------------------------
 

@@ -188,6 +188,7 @@ def campaign(cid: int, name: str, status: str, **kw: Any) -> dict:
                "scheduled": ["view", "clone", "pause", "stop", "archive"],
                "sending": ["view", "clone", "pause", "stop", "archive"],
                "paused": ["view", "clone", "resume", "stop", "archive"],
+               "suspended": ["view", "clone", "resume", "stop", "archive"],
                "finished": ["view", "clone", "archive"], "archived": ["view", "clone"]}[status]
     base = dict(id=cid, name=name, status=status, status_reason="", script_id=1, list_id=1, number="+14155550100",
                 office="main", operated_by="agent", tags=["spring"], stop_on_reply=False, schedule_at=None,
@@ -320,7 +321,8 @@ class CampaignClient(FakeClient):
     def op_contacts_list(self, req: P.ContactsList) -> list[dict]:
         rows = [c for c in self.contacts if c["id"] > req.after_id]
         if req.search:
-            rows = [c for c in rows if req.search.lower() in (c["first_name"] + c["phone"]).lower()]
+            rows = [c for c in rows if req.search.lower() in
+                    f"{c['first_name']} {c['last_name']} {c['phone']}".lower()]
         return rows[: req.limit]
 
     def op_contacts_fields(self, req) -> list[str]:

@@ -114,3 +114,17 @@ async def test_error_reply_is_a_readable_notification():
         await until(pilot, lambda: notes(app), what="notification")
         assert notes(app)[-1] == "Forbidden: bob is viewer: receipts needs agent"
         assert type(app.screen).__name__ == "DashboardScreen"
+
+
+@pytest.mark.asyncio
+async def test_suspended_campaign_is_an_alert():
+    from fake_client import CampaignClient, campaign
+
+    client = CampaignClient()
+    client.campaigns[9] = campaign(9, "Flash sale", "suspended", status_reason="daily cap reached")
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.suspended, what="status")
+        await pilot.pause()
+        assert "Campaign 'Flash sale' suspended: daily cap reached" in str(
+            app.screen.query_one(AlertsPanel).render())

@@ -53,7 +53,10 @@ class DashboardScreen(GatewayScreen):
         self.query_one(LinksTable).show(status.links)
         self.query_one(NumbersTable).show(status.numbers)
         self.query_one(QueuePanel).show(status)
-        self.query_one(AlertsPanel).show(alerts_for(status))
+        alerts = alerts_for(status)
+        alerts += [("error", f"Campaign {c.name!r} suspended: {c.status_reason or 'no reason given'}")
+                   for c in self.gw.suspended]
+        self.query_one(AlertsPanel).show(alerts)
         self._tick()
 
     def _tick(self) -> None:
