@@ -19,8 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m gatewayd.demo --config conf/demo.toml
 
+# Two workers (CI has two cores); files stay whole on one worker so module fixtures are shared.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
