@@ -10,6 +10,7 @@ time-limited cleanup.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import sqlite3
@@ -20,7 +21,7 @@ from typing import Any
 import msgspec
 import trio
 
-from . import __version__, extensions
+from . import __version__, extensions, phones
 from .bus import Bus
 from .config import Config
 from .links import make_link
@@ -50,7 +51,20 @@ class _Sink:
         await self.gw.store.run(mq.record_receipt, r.link, r.carrier_id, r.stat, r.err, r.done_at,
                                 r.recipient, r.raw, tuple(r.alt_ids))
 
+    def _e164(self, address: str) -> str:
+        """SMSCs and modems often give numbers with TON unknown and no '+': store E.164 so the
+        reply matches its conversation and campaign; leave alphanumeric senders alone."""
+        if phones.is_alphanumeric_sender(address):
+            return address
+        for candidate in (address, "+" + address.lstrip("+")):
+            try:
+                return phones.normalise(candidate, self.gw.cfg.default_region)
+            except phones.InvalidNumber:
+                pass
+        return address
+
     async def inbound(self, m: Inbound) -> None:
+        m = msgspec.structs.replace(m, sender=self._e164(m.sender), recipient=self._e164(m.recipient))
         await self.gw.store.run(inbound_store.record, m)
         self.gw.dispatcher.kick(m.recipient)   # auto-replies were enqueued in that transaction
 
@@ -109,7 +123,7 @@ class Gateway:
 
     def delivered_rate(self, seconds: float = 60.0) -> float:
         cutoff = self.store.clock() - seconds
-        return sum(1 for t in self._delivered if t > cutoff) / seconds
+        return (len(self._delivered) - bisect.bisect_right(self._delivered, cutoff)) / seconds
 
     @property
     def healthy(self) -> bool:

@@ -11,6 +11,7 @@ twice (a link that is down answers ``link_down`` without sending anything).
 
 from __future__ import annotations
 
+import bisect
 import time
 
 import trio
@@ -69,10 +70,11 @@ class LinkRuntime:
             del self.sent_times[:2500]
 
     def recent_rate(self, now: float, window: float = 10.0) -> float:
-        return sum(1 for t in self.sent_times if t > now - window) / window
+        return self.sent_last(now, window) / window
 
     def sent_last(self, now: float, seconds: float = 60.0) -> int:
-        return sum(1 for t in self.sent_times if t > now - seconds)
+        # sent_times is appended in time order: count the tail by bisection, not by a scan.
+        return len(self.sent_times) - bisect.bisect_right(self.sent_times, now - seconds)
 
 
 class Router:
