@@ -48,12 +48,25 @@ def main(argv: list[str] | None = None) -> int:
     except GatewayError as exc:
         log.error("%s", exc)
         return 1
+    except BaseExceptionGroup as group:   # nurseries wrap errors; ours still get a plain message
+        ours = group.subgroup(lambda e: isinstance(e, GatewayError))
+        if ours is None:
+            log.exception("gatewayd failed")
+            return 1
+        log.error("%s", _first_leaf(ours))
+        return 1
     except KeyboardInterrupt:
         return 0
     except Exception:
         log.exception("gatewayd failed")
         return 1
     return 0
+
+
+def _first_leaf(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group
 
 
 async def _run(cfg: config_mod.Config, load) -> None:

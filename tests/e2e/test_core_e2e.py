@@ -112,3 +112,20 @@ def test_message_queued_past_its_ttl_expires_instead_of_going_out_late(daemon_fa
     detail = d.ctl_json("message", str(late["id"]))
     assert detail["message"]["state"] == "expired"
     assert all(s["carrier_id"] is None for s in detail["segments"])     # never handed to the carrier
+
+
+def test_second_daemon_on_the_same_state_is_refused_before_touching_it(daemon_factory):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    d = daemon_factory(config(rate=1, burst=1)).start()
+    d.ctl("send", "--batch", "-", input=batch(20, prefix="s"))
+    second = subprocess.run([str(Path(sys.executable).parent / "gatewayd"), "--config", str(d.config),
+                             "--state-dir", d.state, "--socket", str(d.dir / "other.sock")],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1 and "another gatewayd is using" in second.stderr
+    # the running daemon's in-flight messages were not "recovered" by the intruder
+    st = d.call("status")
+    assert sum(st["queue"].values()) == 20 and d.proc.poll() is None
+    assert not d.ctl_json("messages", "--limit", "50")["items"][0]["possible_duplicate"]

@@ -13,6 +13,7 @@ writer up (WAL lets readers and the writer proceed together).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import sqlite3
 import time
@@ -24,6 +25,7 @@ import msgspec
 import sqlite_utils
 import trio
 
+from ..errors import GatewayError
 from . import migrations
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,17 @@ class Store:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open, migrate (sync, before any task runs)."""
+        """Lock, open, migrate (sync, before any task runs).
+
+        The lock comes first: a second daemon pointed at the same state must not run crash
+        recovery on a live database (it would requeue the first one's in-flight messages)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise GatewayError(f"another gatewayd is using {self.path} (lock held)", code="in_use") from None
         self.db = connect(self.path)
         migrations.apply(sqlite_utils.Database(self.db))
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
@@ -114,6 +125,10 @@ class Store:
             if conn is not None:
                 conn.close()
         self.db = self.reader = None
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()     # releases the flock
+            self._lock = None
 
     def set_publisher(self, publish: Callable[[list[Any]], None]) -> None:
         self._publish = publish
