@@ -12,6 +12,7 @@ from gatewayd.control.handlers import dispatch
 from gatewayd import protocol as P
 from gatewayd.links.base import LinkStatus
 from gatewayd.models import LinkState, Role
+from gatewayd.store.store import connect
 from support import AsyncClient, wait_until
 
 from test_campaign_kit import NUMBER, make_cfg, running
@@ -24,12 +25,23 @@ def people(n: int, start: int = 0) -> list[list[str]]:
     return [[f"P{i}", "Test", f"+1415555{2000 + i:04d}", "SF" if i % 2 else ""] for i in range(start, start + n)]
 
 
+_PEEK: dict[int, object] = {}
+
+
+def peek(gw):
+    """The test's own read-only connection (never the daemon's reader, which its threads use)."""
+    if id(gw) not in _PEEK:
+        _PEEK.clear()
+        _PEEK[id(gw)] = connect(gw.cfg.db_path, readonly=True)
+    return _PEEK[id(gw)]
+
+
 def campaign_row(gw, cid: int) -> dict:
-    return dict(gw.store.reader.execute("SELECT * FROM campaigns WHERE id = ?", (cid,)).fetchone())
+    return dict(peek(gw).execute("SELECT * FROM campaigns WHERE id = ?", (cid,)).fetchall()[0])
 
 
 def count(gw, sql: str, *args) -> int:
-    return gw.store.reader.execute(sql, args).fetchone()[0]
+    return peek(gw).execute(sql, args).fetchall()[0][0]   # fetchall: never leave a read snapshot open
 
 
 def hold(gw) -> None:
@@ -55,7 +67,7 @@ async def test_launch_now_sends_to_every_contact_and_finishes(tmp_path):
                                                        "tags": ["promo"]}, launch=True)
         assert camp["status"] == "processing" and camp["office"] == "main"
         await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "finished")
-        texts = {r[0] for r in gw.store.reader.execute("SELECT text FROM messages WHERE campaign_id = ?", (camp["id"],))}
+        texts = {r[0] for r in peek(gw).execute("SELECT text FROM messages WHERE campaign_id = ?", (camp["id"],))}
         assert "Hi P1 from SF" in texts and "Hi P0 from home" in texts
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE state = 'delivered'") == 20)
         rep = await c.call("campaign_report", id=camp["id"])
@@ -131,7 +143,7 @@ async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path)
         resumed = await c.call("campaign_action", id=cid, action="resume")
         assert resumed["status"] in ("sending", "processing")
         await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")
-        sent = gw.store.reader.execute(
+        sent = peek(gw).execute(
             "SELECT recipient, count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')"
             " GROUP BY recipient", (cid,)).fetchall()
         assert len(sent) == 30 and all(n == 1 for _, n in sent)
@@ -224,22 +236,28 @@ async def test_daily_cap_suspends_the_campaign_with_the_reason(tmp_path):
         await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "suspended")
 
 
-async def test_a_scheduled_campaign_starts_by_itself_at_its_time(tmp_path, autojump_clock):
+async def test_a_scheduled_campaign_starts_by_itself_at_its_time(tmp_path):
+    """Wall time is a fake clock the test moves: an hour passes at once, then the scheduler's own
+    timer (deadline - now) starts the run a moment later."""
     async with running(make_cfg(tmp_path)) as gw:
-        offset = gw.store.clock() - trio.current_time()
-        gw.store.clock = lambda: offset + trio.current_time()      # wall time follows the mock clock
+        wall = [gw.store.clock()]
+        gw.store.clock = lambda: wall[0]
         c = await AsyncClient.connect(gw.socket_path)
         await setup(c, n=3)
-        when = dt.datetime.fromtimestamp(gw.store.clock() + 600, dt.timezone.utc).isoformat()
+        when = dt.datetime.fromtimestamp(wall[0] + 3600, dt.timezone.utc).isoformat()
         camp = await c.call("campaign_create", fields={"name": "later", "script": "s", "list": "L", "number": NUMBER,
                                                        "at": when}, launch=True)
-        assert camp["status"] == "scheduled" and camp["next_run"] == pytest.approx(dt.datetime.fromisoformat(when).timestamp())
-        assert campaign_row(gw, camp["id"])["launched_at"] is None
-        with trio.fail_after(3600):
-            while campaign_row(gw, camp["id"])["status"] != "finished":
-                await trio.sleep(1)
-        row = campaign_row(gw, camp["id"])
-        assert row["launched_at"] >= camp["next_run"]
+        assert camp["status"] == "scheduled" and camp["next_run"] == pytest.approx(wall[0] + 3600, abs=1e-3)
+        assert (await c.call("campaign_show", id=camp["id"]))["launched_at"] is None
+        wall[0] += 3600 - 0.3                  # 0.3 s before the run is due
+        gw.campaign_scheduler.wake()           # (a new deadline: what any committed change does)
+        assert campaign_row(gw, camp["id"])["status"] == "scheduled"
+        with trio.fail_after(10):
+            while campaign_row(gw, camp["id"])["status"] == "scheduled":
+                await trio.sleep(0.05)
+                wall[0] += 0.05
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "finished")
+        assert campaign_row(gw, camp["id"])["launched_at"] >= camp["next_run"]
 
 
 async def test_an_agent_reply_goes_out_ahead_of_the_queued_campaign(tmp_path):
@@ -255,6 +273,6 @@ async def test_an_agent_reply_goes_out_ahead_of_the_queued_campaign(tmp_path):
         gw.links["sim"].window = 1
         gw.links["sim"].notify()
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM message_history WHERE state = 'sending'") >= 2)
-        first = gw.store.reader.execute(
+        first = peek(gw).execute(
             "SELECT message_id FROM message_history WHERE state = 'sending' ORDER BY rowid LIMIT 1").fetchone()[0]
         assert first == reply["id"]
