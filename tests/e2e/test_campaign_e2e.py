@@ -188,3 +188,12 @@ def test_sigkill_mid_campaign_then_restart_sends_each_contact_once(daemon_factor
                              (cid,)).fetchall()
     assert len(per_contact) == 3000 and {n for (n,) in per_contact} == {1}
     assert json.loads(json.dumps(d.call("campaign_show", id=cid)))["expanded"] == 3000
+    # Refusals exit 1 with the daemon's reason, for humans and for --json scripts.
+    res = d.ctl("campaign", "resume", str(cid), check=False)
+    assert res.returncode == 1 and "finished: cannot resume" in res.stderr
+    (tmp_path / "needs.toml").write_text('name = "needs"\n[[steps]]\ntext = "Hi {nickname}"\n')
+    d.ctl("scripts", "create", str(tmp_path / "needs.toml"))
+    res = d.ctl("--json", "campaign", "create", "--name", "N", "--script", "needs", "--list", "L", "--from", FROM,
+                "--launch", check=False)
+    err = json.loads(res.stdout)["error"]
+    assert res.returncode == 1 and err["code"] == "not_ready" and "{nickname} is empty for 3000 contact(s)" in err["message"]

@@ -256,7 +256,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--default", action="append", help="FIELD=VALUE used when a contact's field is empty")
         s.add_argument("--description")
         if name == "create":
-            s.add_argument("--launch", action="store_true", help="launch (or schedule) right away")
+            s.add_argument("--launch", action="store_true",
+                           help="launch (or schedule) right away; when not ready nothing is created and the reasons are printed")
             s.set_defaults(fn=cmd_campaign_create)
         else:
             s.set_defaults(fn=cmd_campaign_edit)
