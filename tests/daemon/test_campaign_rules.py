@@ -207,3 +207,17 @@ def test_advance_sends_the_next_interactive_step_as_the_assistant(world):
     assert (last["step"], last["source"], last["priority"], last["text"]) == (2, "assistant", 2, "Great, see you")
     world.carrier_accepts()
     assert world.cc(c, ALICE)["state"] == "done"
+
+
+def test_a_failing_campaign_hook_never_undoes_the_carrier_answer(world, monkeypatch, caplog):
+    world.contacts("L", [["Al", "A", ALICE]])
+    c = world.campaign("c", world.script("s", [{"text": "hi"}]), "L")
+    world.pump(c)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(steps, "_schedule_next", broken)
+    world.carrier_accepts()
+    assert [m["state"] for m in world.messages(campaign_id=c)] == ["sent"]
+    assert "campaign hook failed" in caplog.text

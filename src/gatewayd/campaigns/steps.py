@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 from typing import Any, Callable
 
@@ -43,6 +44,7 @@ class Runtime:
 
 
 RUNTIME = Runtime()
+log = logging.getLogger(__name__)
 DONE_STATES = {MsgState.FAILED, MsgState.UNDELIVERED, MsgState.EXPIRED, MsgState.UNREACHABLE,
                MsgState.IGNORED, MsgState.CANCELLED}
 
@@ -122,7 +124,21 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
 
 
 def on_final(tx: Tx, message_id: int, state: MsgState) -> None:
-    """FINAL_HOOKS callback: move the recipient's cursor on from this message's outcome."""
+    """FINAL_HOOKS callback: move the recipient's cursor on from this message's outcome.
+
+    A boundary: it runs inside the dispatcher's result transaction, so a campaign bug must not
+    undo the carrier's answer (the message would stay ``sending``). Its own changes are rolled
+    back to a savepoint and the error is logged instead."""
+    tx.db.execute("SAVEPOINT campaign_final")
+    try:
+        _on_final(tx, message_id, state)
+    except Exception:
+        tx.db.execute("ROLLBACK TO campaign_final")
+        log.exception("campaign hook failed for message %s (%s); the message outcome is kept", message_id, state)
+    tx.db.execute("RELEASE campaign_final")
+
+
+def _on_final(tx: Tx, message_id: int, state: MsgState) -> None:
     m = tx.db.execute("SELECT campaign_id, contact_id, step, recipient, source FROM messages WHERE id = ?",
                       (message_id,)).fetchone()
     if m is None or m["campaign_id"] is None or m["source"] not in ("campaign", "assistant"):
