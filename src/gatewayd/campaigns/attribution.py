@@ -19,6 +19,7 @@ The inbound hook (runs inside the transaction that stores the reply, before the 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..store.store import Tx
 from . import optout, steps
 
 REACHED = ("sending", "sent", "delivered", "undelivered")
+log = logging.getLogger(__name__)
 
 
 def attribute(db: sqlite3.Connection, contact_phone: str, number: str, before: float) -> int | None:
@@ -39,7 +41,20 @@ def attribute(db: sqlite3.Connection, contact_phone: str, number: str, before: f
 
 
 def on_inbound(tx: Tx, row: dict[str, Any]) -> None:
-    """INBOUND_HOOKS callback."""
+    """INBOUND_HOOKS callback. A boundary like ``steps.on_final``: if the campaign rules fail, the
+    reply is still stored (unattributed, for a person to read) and the error logged, rather than
+    refused to the link, which would redeliver it forever."""
+    tx.db.execute("SAVEPOINT campaign_inbound")
+    try:
+        _on_inbound(tx, row)
+    except Exception:
+        tx.db.execute("ROLLBACK TO campaign_inbound")
+        row["campaign_id"] = row["keyword"] = None
+        log.exception("campaign rules failed for inbound %s from %s; stored unattributed", row["id"], row["sender"])
+    tx.db.execute("RELEASE campaign_inbound")
+
+
+def _on_inbound(tx: Tx, row: dict[str, Any]) -> None:
     phone, number = row["sender"], row["recipient"]
     cid = attribute(tx.db, phone, number, row["received_at"])
     row["campaign_id"] = cid
