@@ -203,14 +203,18 @@ class CampaignDetailScreen(GatewayScreen):
         if labels:
             plt.multiple_bar(labels, [[b.sent for b in r.activity.series], [b.received for b in r.activity.series]],
                              labels=["sent", "received"])
+            # Only as many tick labels as fit: plotext drops colliding ones in a hash-dependent order.
+            room = max(10, act.size.width - 8)
+            step = max(1, -(-len(labels) * (max(map(len, labels)) + 3) // room))
+            plt.xticks(list(range(1, len(labels) + 1))[::step], labels[::step])
         plt.title(f"Activity per {r.activity.bucket} ({r.activity.tz})")
         act.refresh()
         seg = self.query_one("#cd-segments", PlotextPlot)
         plt = seg.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.bar([label for _, label in SEGMENT_LABELS],
-                [r.performance.segments.get(k, 0) for k, _ in SEGMENT_LABELS])
+        names = [label for _, label in SEGMENT_LABELS]    # horizontal: one label per row, none dropped
+        plt.bar(names, [r.performance.segments.get(k, 0) for k, _ in SEGMENT_LABELS], orientation="horizontal")
         plt.title("Segments by state")
         seg.refresh()
 

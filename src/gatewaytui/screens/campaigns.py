@@ -86,7 +86,7 @@ class CampaignsScreen(GatewayScreen):
                     yield Input(placeholder="search title… #tag (Enter)", id=f"q-{tab}", classes="search")
                     if tab == "scheduled":
                         with Horizontal(id="sched-cal-box"):
-                            yield MonthCalendar(id="sched-cal")
+                            yield MonthCalendar(id="sched-cal", today=dt.date.fromtimestamp(self.gw.clock()))
                             yield Static("", id="sched-day")
                     yield DataTable(id=f"t-{tab}", cursor_type="row", zebra_stripes=True)
         yield Static("", id="camp-info")
