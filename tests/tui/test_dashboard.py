@@ -128,3 +128,17 @@ async def test_suspended_campaign_is_an_alert():
         await pilot.pause()
         assert "Campaign 'Flash sale' suspended: daily cap reached" in str(
             app.screen.query_one(AlertsPanel).render())
+
+
+@pytest.mark.asyncio
+async def test_modem_link_shows_signal_and_operator():
+    client = FakeClient()
+    client.status.links = [link(), link("gsm1", reason="")]
+    client.status.links[1].kind = "modem"
+    client.status.links[1].detail = {"signal": -71, "operator": "Orange", "registration": "home"}
+    app = app_for(client)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        await pilot.pause()
+        row = cells(app.screen.query_one(LinksTable))[1]
+        assert row[0] == "gsm1" and row[-1] == "-71 dBm Orange"

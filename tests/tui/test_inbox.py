@@ -91,6 +91,11 @@ async def test_tag_assign_toggle_and_opt_out():
         await pilot.press("a")
         await until(pilot, lambda: client.sent("inbox_assign") and client.sent("inbox_assign")[0].user == "alice")
         await until(pilot, lambda: "assigned to alice" in thread(panel))
+        await pilot.press("A")
+        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
+        app.screen.query_one("Input").value = ""
+        await pilot.press(*"bob", "enter")
+        await until(pilot, lambda: client.sent("inbox_assign")[-1].user == "bob", what="assign to bob")
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: client.sent("inbox_attention") and client.sent("inbox_attention")[0].on is False)
         await pilot.press("b")

@@ -76,6 +76,7 @@ class InboxPanel(Widget):
         Binding("t", "tag", "Tag"),
         Binding("T", "untag", "Untag", show=False),
         Binding("a", "assign", "Assign me"),
+        Binding("A", "assign_to", "Assign to…", show=False),
         Binding("b", "operated_by", "Agent/Bot"),
         Binding("exclamation_mark", "attention", "Attention", key_display="!"),
         Binding("x", "opt_out", "Opt out"),
@@ -87,7 +88,7 @@ class InboxPanel(Widget):
         Binding("slash", "search", "Search", key_display="/"),
         Binding("right_square_bracket", "older", "More", key_display="]", show=False),
     ]
-    CHANGES = ("reply", "tag", "untag", "assign", "operated_by", "attention", "opt_out", "unread")
+    CHANGES = ("reply", "tag", "untag", "assign", "assign_to", "operated_by", "attention", "opt_out", "unread")
 
     def __init__(self, campaign_id: int | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -304,6 +305,20 @@ class InboxPanel(Widget):
         c, me = self.detail.conversation, self.app.identity.user  # type: ignore[attr-defined]
         user = None if c.assignee == me else me
         self._change(P.InboxAssign(conversation_id=c.id, user=user), "Assigned to you." if user else "Unassigned.")
+
+    def action_assign_to(self) -> None:
+        from ..screens.modals import PromptScreen
+
+        if self.detail is None:
+            return
+        cid = self.detail.conversation.id
+
+        def done(user: str | None) -> None:
+            if user:
+                self._change(P.InboxAssign(conversation_id=cid, user=user), f"Assigned to {user}.")
+
+        self.app.push_screen(PromptScreen("Assign to which user?", "Unix user name",
+                                          value=self.detail.conversation.assignee or ""), done)
 
     def action_operated_by(self) -> None:
         if self.detail is None:

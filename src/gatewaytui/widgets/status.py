@@ -64,8 +64,11 @@ class LinksTable(KeyedTable):
         for link in links:
             state = link.state.value if link.enabled else "disabled"
             extra = link.reason
-            if "signal" in link.detail:
-                extra = f"signal {link.detail['signal']} {extra}".strip()
+            d = link.detail
+            if d.get("signal") is not None:                      # modems: dBm and network operator
+                extra = f"{d['signal']} dBm {d.get('operator') or ''} {extra}".strip()
+            elif "host" in d and not extra:                        # SMPP: where it binds
+                extra = f"{d.get('bind', '')} {d['host']}".strip()
             rate = "—" if link.rate is None else f"{link.rate:g}"
             rows.append((link.name, [link.name, link.kind, styled(state), f"{link.in_flight}/{link.window}",
                                      rate, str(link.sent_last_min), extra]))
