@@ -63,11 +63,12 @@ class Tx:
 
 
 class _Op:
-    __slots__ = ("fn", "args", "done", "result", "error", "events", "after")
+    __slots__ = ("fn", "args", "done", "result", "error", "events", "after", "waited")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple, waited: bool = True) -> None:
         self.fn = fn
         self.args = args
+        self.waited = waited
         self.done = trio.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -156,10 +157,10 @@ class Store:
     async def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Queue a write op without waiting for its commit (results the dispatcher learned:
         ordered after everything queued before, committed with the next group)."""
-        await self._send.send(_Op(fn, args))
+        await self._send.send(_Op(fn, args, waited=False))
 
     def post_nowait(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._send.send_nowait(_Op(fn, args))
+        self._send.send_nowait(_Op(fn, args, waited=False))
 
     async def writer(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -232,6 +233,9 @@ class Store:
         if events:
             self._publish(events)
         for op in batch:
+            if op.error is not None and not op.waited:   # nobody else will ever see it
+                log.error("posted store op %s failed", getattr(op.fn, "__qualname__", op.fn),
+                          exc_info=op.error)
             for fn in op.after:
                 try:
                     fn()
