@@ -203,3 +203,18 @@ async def test_help_gets_the_configured_help_reply_and_leaves_the_question_open(
             {"text": gw.cfg.optout.help}]
         await receive(gw, JOHN, "yes")                      # the question is still answerable
         assert await sql(gw, "SELECT value FROM answers") == [{"value": "yes"}]
+
+
+def test_invalid_answer_is_counted_in_the_campaign_report(tmp_path):
+    """Issue 6: an answer the assistant cannot handle counts as an invalid response in analytics."""
+    from gatewayd.analytics.reports import _invalid_answers
+    from gatewayd.store.store import Store
+
+    s = Store(tmp_path / "r.db")
+    s.open()
+    try:
+        s.db.execute("INSERT INTO answers(conversation_id, campaign_id, raw, valid, at) VALUES (1, 7, 'maybe?', 0, 0)")
+        s.db.execute("INSERT INTO answers(conversation_id, campaign_id, raw, valid, at) VALUES (1, 7, 'yes', 1, 0)")
+        assert _invalid_answers(s.reader, 7) == 1 and _invalid_answers(s.reader, 8) == 0
+    finally:
+        s.close()

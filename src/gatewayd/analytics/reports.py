@@ -12,8 +12,9 @@ Keys of :func:`campaign_report` (the ``campaign report --json`` contract):
   answers and STOPs included), ``opt_outs`` (contacts who opted out of it, by keyword or by an
   operator; automatic unsubscribes are not the contact's choice and are not counted),
   ``rate`` = responded / sent (0 when nothing was sent).
-- ``responses``: ``contact``, ``agent``, ``assistant`` message counts and
-  ``median_agent_response_s`` (from a contact's message to the next agent message to them).
+- ``responses``: ``contact``, ``agent``, ``assistant`` message counts, ``invalid`` (answers the
+  assistant could not use; they are responses too) and ``median_agent_response_s`` (from a
+  contact's message to the next agent message to them).
 - ``activity``: ``bucket`` (hour | day | month | year by the active range, seed 001: up to one
   day per hour, up to two months per day, up to two years per month, beyond per year), ``start``,
   ``end`` and ``series`` of ``{"label", "start", "sent", "received"}`` with empty buckets kept.
@@ -203,10 +204,19 @@ def campaign_report(db: sqlite3.Connection, campaign: sqlite3.Row, prices: dict[
         "engagement": {"contacts_sent": sent_contacts, "contacts_responded": responded, "opt_outs": opt_outs,
                        "rate": round(responded / sent_contacts, 4) if sent_contacts else 0.0},
         "responses": {"contact": contact_msgs, "agent": src.get("agent", 0), "assistant": src.get("assistant", 0),
+                      "invalid": _invalid_answers(db, cid),
                       "median_agent_response_s": _median_agent_response(db, cid)},
         "activity": activity(db, cid, start, max(end, start), campaign["tz"]),
         "performance": performance(db, prices, campaign_id=cid),
     }
+
+
+def _invalid_answers(db: sqlite3.Connection, cid: int) -> int:
+    """Replies the assistant could not use (they count as responses too, seed 004)."""
+    try:
+        return db.execute("SELECT count(*) FROM answers WHERE campaign_id = ? AND valid = 0", (cid,)).fetchone()[0]
+    except sqlite3.OperationalError:   # inbox not installed
+        return 0
 
 
 def report_csv(report: dict[str, Any]) -> str:
