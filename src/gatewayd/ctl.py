@@ -313,7 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
         mod = import_optional(mod_name)
         if mod is not None:
             mod.add_commands(sub)
+    _accept_json_anywhere(p)
     return p
+
+
+def _accept_json_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``gatewayctl campaign list --json`` works like ``gatewayctl --json campaign list``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--json" in a.option_strings for a in child._actions):
+                    child.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                                       help="machine-readable output")
+                _accept_json_anywhere(child)
 
 
 def main(argv: list[str] | None = None) -> int:
