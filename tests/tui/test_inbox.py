@@ -151,3 +151,22 @@ async def test_viewer_reads_but_cannot_act():
         await pilot.press("r", "t", "a", "x")
         await pilot.pause()
         assert not (client.sent("inbox_tag") or client.sent("inbox_assign") or client.sent("inbox_read"))
+
+
+@pytest.mark.asyncio
+async def test_answered_conversation_leaves_needs_attention_and_next_is_one_key_away():
+    client = CampaignClient()
+    client._conv(2, needs_attention=True)
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        table = panel.query_one("#ib-list", DataTable)
+        await until(pilot, lambda: table.row_count == 2, what="two need attention")
+        first = panel.detail.conversation.id
+        panel.query_one("#ib-list").focus()
+        await pilot.press("r", *"On it", "enter")
+        await until(pilot, lambda: table.row_count == 1, what="answered one left the section")
+        assert panel.detail.conversation.id == first          # still reading what was just answered
+        await pilot.press("escape", "j")
+        await until(pilot, lambda: panel.detail.conversation.id != first, what="next needing attention")
+        assert panel.detail.conversation.needs_attention

@@ -149,14 +149,20 @@ class InboxPanel(Widget):
         self.items, self.counts, self.next_before = page.items, page.counts, page.next_before
         table = self.query_one("#ib-list", DataTable)
         keep = table.cursor_row
-        table.clear()
-        for c in page.items:
-            flag = Text("!", style="bold yellow") if c.needs_attention else Text("•" if c.unread else " ", "cyan")
-            who = Text(clip(f"{c.first_name} {c.last_name}".strip() or c.phone, 14), style="bold" if c.unread else "")
-            last = ("← " if c.last_direction == "in" else "→ ") + clip(c.last_text, 40)
-            table.add_row(flag, who, last, when(c.last_message_at), key=str(c.id))
-        if page.items:
-            table.move_cursor(row=min(keep, len(page.items) - 1), animate=False)
+        current = self.detail.conversation.id if self.detail else None
+        ids = [c.id for c in page.items]
+        # A reload never changes the open conversation: the cursor follows it (or keeps its place).
+        with table.prevent(DataTable.RowHighlighted):
+            table.clear()
+            for c in page.items:
+                flag = Text("!", style="bold yellow") if c.needs_attention else Text("•" if c.unread else " ", "cyan")
+                who = Text(clip(f"{c.first_name} {c.last_name}".strip() or c.phone, 14),
+                           style="bold" if c.unread else "")
+                last = ("← " if c.last_direction == "in" else "→ ") + clip(c.last_text, 40)
+                table.add_row(flag, who, last, when(c.last_message_at), key=str(c.id))
+            if page.items:
+                row = ids.index(current) if current in ids else min(keep, len(ids) - 1)
+                table.move_cursor(row=row, animate=False)
         self._sections()
         if self.detail is None and page.items:
             self.open(page.items[min(keep, len(page.items) - 1)].id)
@@ -256,6 +262,11 @@ class InboxPanel(Widget):
 
     def _move(self, delta: int) -> None:
         table = self.query_one("#ib-list", DataTable)
+        if self.detail is not None and self.items and all(c.id != self.detail.conversation.id for c in self.items):
+            # the open conversation left this section (answered): the one under the cursor is next
+            self.open(self.items[min(table.cursor_row, len(self.items) - 1)].id)
+            table.focus()
+            return
         if table.row_count:
             table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + delta)))
             table.focus()
