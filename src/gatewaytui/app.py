@@ -126,6 +126,10 @@ class GatewayApp(App[None]):
                 self.notify("Reconnected to gatewayd; live updates resumed.", title="Connected")
         else:
             self.connected = False
+            if c.code == "forbidden":
+                self.banner = (f"gatewayd refused this user: {c.detail}. Ask an admin to add you to [access] "
+                               f"in the daemon's config. Retrying (attempt {c.attempt})…")
+                return
             self.banner = (f"gatewayd unreachable — {c.detail}. Reconnecting (attempt {c.attempt})…"
                            if c.detail else f"Reconnecting to gatewayd (attempt {c.attempt})…")
 
@@ -167,6 +171,11 @@ class GatewayApp(App[None]):
         self.status = st
 
     # ---- helpers for screens --------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Notifications carry daemon text (names, reasons) verbatim: no markup unless asked for."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     async def call(self, req: P.Request, result_type: type[T] | None = None, *, quiet: bool = False) -> T | None:
         """Send a request; on an error reply show a readable notification and return None."""

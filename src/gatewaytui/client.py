@@ -46,6 +46,7 @@ class Connection:
     up: bool
     detail: str = ""
     attempt: int = 0
+    code: str = ""          # wire error code when the daemon refused us (e.g. ``forbidden``)
 
 
 StreamItem = P.Event | Connection
@@ -183,7 +184,8 @@ class SocketClient:
                 raise ConnectionResetError("gatewayd closed the event stream")
             except (RequestError, OSError, ConnectionError, msgspec.DecodeError) as exc:
                 attempt += 1
-                yield Connection(up=False, detail=_reason(exc), attempt=attempt)
+                code = exc.code if isinstance(exc, RequestError) else "unavailable"
+                yield Connection(up=False, detail=_reason(exc), attempt=attempt, code=code)
             finally:
                 if writer is not None:
                     writer.close()

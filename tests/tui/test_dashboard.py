@@ -142,3 +142,19 @@ async def test_modem_link_shows_signal_and_operator():
         await pilot.pause()
         row = cells(app.screen.query_one(LinksTable))[1]
         assert row[0] == "gsm1" and row[-1] == "-71 dBm Orange"
+
+
+@pytest.mark.asyncio
+async def test_refused_user_gets_an_explanation_not_a_generic_outage():
+    from gatewaytui.client import Connection
+
+    client = FakeClient()
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.connected)
+        client._stream.put_nowait(Connection(up=False, detail="unknown user uid 1001: not in [access]", attempt=1,
+                                             code="forbidden"))
+        banner = app.screen.query_one(Banner)
+        await until(pilot, lambda: banner.display, what="banner")
+        text = str(banner.render())
+        assert "refused this user" in text and "[access]" in text and "unreachable" not in text

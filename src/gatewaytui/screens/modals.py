@@ -31,8 +31,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.explanation, classes="dialog-body")
+            yield Label(Text(self.title_text), classes="dialog-title")
+            yield Static(Text(self.explanation), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")
@@ -115,10 +115,10 @@ class PromptScreen(ModalScreen["str | None"]):
         from textual.widgets import Input
 
         with Vertical(classes="dialog", id="prompt"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(Text(self.title_text), classes="dialog-title")
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             if self.hint:
-                yield Label(self.hint, classes="dialog-hint")
+                yield Label(Text(self.hint), classes="dialog-hint")
 
     def on_input_submitted(self, event) -> None:
         self.dismiss(event.value.strip() or None)
@@ -140,7 +140,7 @@ class TextScreen(ModalScreen[None]):
         from textual.containers import VerticalScroll
 
         with Vertical(classes="dialog", id="text-dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(Text(self.title_text), classes="dialog-title")
             with VerticalScroll(id="text-body"):
                 yield Static(self.body)
             yield Label("Esc closes.", classes="dialog-hint")

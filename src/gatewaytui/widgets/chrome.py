@@ -59,5 +59,5 @@ class Banner(Static):
         self.watch(self.app, "banner", self._show)
 
     def _show(self, text: str) -> None:
-        self.update(f"⚠ {text}" if text else "")
+        self.update(Text(f"⚠ {text}") if text else "")   # daemon text is not markup
         self.display = bool(text)
