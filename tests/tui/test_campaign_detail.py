@@ -156,3 +156,25 @@ async def test_wizard_imports_a_csv_and_reports_invalid_rows(tmp_path):
         assert "people: 2 imported, 0 merged, 1 invalid" in report and "row 3: '12': not a possible number" in report
         assert wz.query_one("#wz-progress").percentage == 1.0
         assert wz.query_one("#wz-list", Select).value == "people"
+
+
+@pytest.mark.asyncio
+async def test_edit_a_draft_then_launch_it_from_the_wizard():
+    client = CampaignClient()
+    app = app_for(client)
+    async with app.run_test(size=(100, 36)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.identity is not None)
+        await pilot.press("c", "right_square_bracket", "right_square_bracket")
+        await until(pilot, lambda: app.screen.tab == "draft" and app.screen.rows["draft"], what="drafts")
+        app.screen.query_one("#t-draft").focus()
+        await pilot.press("e")
+        await until(pilot, lambda: type(app.screen).__name__ == "WizardScreen")
+        wz = app.screen
+        assert wz.query_one("#wz-name").value == "Draft idea"
+        assert wz.query_one("#wz-tags").value == "spring"
+        wz.query_one("#wz-name").value = "Draft idea v2"
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: client.sent("campaign_action"), what="edit then launch")
+        edit = client.sent("campaign_edit")[0]
+        assert (edit.id, edit.fields.name, edit.fields.tags) == (3, "Draft idea v2", ["spring"])
+        assert client.sent("campaign_action")[0].action == "launch"
