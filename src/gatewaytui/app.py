@@ -18,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
 
 from gatewayd import protocol as P
 from gatewayd.models import Role
@@ -105,7 +106,7 @@ class GatewayApp(App[None]):
     async def on_unmount(self) -> None:
         await self.client.close()
 
-    @work(exclusive=True, group="stream")
+    @work(exclusive=True, group="stream", exit_on_error=False)
     async def follow_events(self) -> None:
         """The one long-lived worker: follow the event log, reconnecting forever."""
         async for item in self.client.stream(None):
@@ -150,14 +151,14 @@ class GatewayApp(App[None]):
             self.refresh_status()
         self.screen.post_message(LiveBatch(batch))
 
-    @work(exclusive=True, group="hello")
+    @work(exclusive=True, group="hello", exit_on_error=False)
     async def load_identity(self) -> None:
         ident = await self.call(P.Hello(), P.Identity)
         if ident is not None:
             self.identity = ident
             self.screen.refresh_bindings()
 
-    @work(exclusive=True, group="status")
+    @work(exclusive=True, group="status", exit_on_error=False)
     async def refresh_status(self) -> None:
         if not self.connected and self.status is not None:
             return
@@ -169,6 +170,19 @@ class GatewayApp(App[None]):
         except RequestError:
             self.suspended = []
         self.status = st
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.worker_failed(event)
+
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one boundary for bugs in workers (screens forward theirs): report, keep running."""
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            self.notify(f"{type(err).__name__}: {err}", title=f"Internal error in {event.worker.name or 'a task'}",
+                        severity="error", timeout=10)
+            self.log.error(f"worker {event.worker.name} failed: {err!r}")
+            if event.worker.group == "stream":
+                self.follow_events()      # the event stream must never stay dead
 
     # ---- helpers for screens --------------------------------------------------------------
 
@@ -223,7 +237,7 @@ class GatewayApp(App[None]):
         if req is not None:
             self._send(req)
 
-    @work(group="send")
+    @work(group="send", exit_on_error=False)
     async def _send(self, req: P.Send) -> None:
         msg = await self.call(req, P.MessageView)
         if msg is not None:

@@ -158,3 +158,20 @@ async def test_refused_user_gets_an_explanation_not_a_generic_outage():
         await until(pilot, lambda: banner.display, what="banner")
         text = str(banner.render())
         assert "refused this user" in text and "[access]" in text and "unreachable" not in text
+
+
+@pytest.mark.asyncio
+async def test_a_bug_in_a_task_is_reported_and_the_console_keeps_running():
+    client = FakeClient()
+
+    def broken(req):
+        raise KeyError("carrier_id")
+
+    client.handlers["list_receipts"] = broken
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None)
+        await pilot.press("u")
+        await until(pilot, lambda: any("Internal error" in n for n in notes(app)), what="reported")
+        await pilot.press("m")
+        await until(pilot, lambda: type(app.screen).__name__ == "MessagesScreen", what="still usable")

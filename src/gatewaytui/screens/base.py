@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from ..app import GatewayApp
 
 
-class GatewayScreen(Screen):
+class ReportsWorkerErrors:
+    """Mixin: worker state messages do not bubble, so nodes that run workers forward failures."""
+
+    def on_worker_state_changed(self, event) -> None:
+        self.app.worker_failed(event)  # type: ignore[attr-defined]
+
+
+class GatewayScreen(ReportsWorkerErrors, Screen):
     MODE = ""
     #: action name -> minimum role; checked by :meth:`check_action`.
     ROLE_ACTIONS: dict[str, Role] = {}

@@ -155,7 +155,7 @@ class CampaignDetailScreen(GatewayScreen):
             self.load_report()
         self.refresh_bindings()
 
-    @work(exclusive=True, group="cd-campaign")
+    @work(exclusive=True, group="cd-campaign", exit_on_error=False)
     async def load_campaign(self) -> None:
         c = await self.gw.call(P.CampaignShow(id=self.campaign_id), Campaign)
         if c is None:
@@ -170,7 +170,7 @@ class CampaignDetailScreen(GatewayScreen):
         self.query_one("#cd-general", Static).update(general_text(c))
         self.refresh_bindings()
 
-    @work(exclusive=True, group="cd-contacts")
+    @work(exclusive=True, group="cd-contacts", exit_on_error=False)
     async def load_contacts(self, after_id: int = 0) -> None:
         rows = await self.gw.call(P.CampaignContacts(id=self.campaign_id, after_id=after_id, limit=PAGE),
                                   list[CampaignContact])
@@ -188,7 +188,7 @@ class CampaignDetailScreen(GatewayScreen):
         if len(rows) == PAGE:
             self.notify(f"{len(self.contacts)} contacts loaded; ] loads more.", timeout=2)
 
-    @work(exclusive=True, group="cd-report")
+    @work(exclusive=True, group="cd-report", exit_on_error=False)
     async def load_report(self) -> None:
         r = await self.gw.call(P.CampaignReport(id=self.campaign_id), Report)
         if r is None:
@@ -263,7 +263,7 @@ class CampaignDetailScreen(GatewayScreen):
         if self.campaign is not None:
             self._act("resume" if "resume" in self.campaign.actions else "pause")
 
-    @work(group="cd-action")
+    @work(group="cd-action", exit_on_error=False)
     async def _act(self, action: str) -> None:
         res = await self.gw.call(P.CampaignAction(id=self.campaign_id, action=action), Campaign)  # type: ignore[arg-type]
         if res is not None:
@@ -283,7 +283,7 @@ class CampaignDetailScreen(GatewayScreen):
                                            "No more messages of this campaign are sent to this contact.",
                                            yes="Opt out"), done)
 
-    @work(group="cd-action")
+    @work(group="cd-action", exit_on_error=False)
     async def _opt_out(self, phone: str) -> None:
         if await self.gw.do(P.OptOut(phone=phone, scope="campaign", campaign_id=self.campaign_id,
                                      reason="opted out from the console")):
@@ -294,7 +294,7 @@ class CampaignDetailScreen(GatewayScreen):
         if (cc := self._contact()) is not None:
             self._preview(cc)
 
-    @work(group="cd-preview")
+    @work(group="cd-preview", exit_on_error=False)
     async def _preview(self, cc: CampaignContact) -> None:
         pv = await self.gw.call(P.ScriptPreview(contact=cc.phone, campaign_id=self.campaign_id), Preview)
         if pv is None:
@@ -310,7 +310,7 @@ class CampaignDetailScreen(GatewayScreen):
     def action_export(self) -> None:
         self._export()
 
-    @work(group="cd-export")
+    @work(group="cd-export", exit_on_error=False)
     async def _export(self) -> None:
         r = await self.gw.call(P.CampaignReport(id=self.campaign_id, csv=True), Report)
         if r is None or r.csv is None:

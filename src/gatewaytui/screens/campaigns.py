@@ -108,7 +108,7 @@ class CampaignsScreen(GatewayScreen):
     def reload(self) -> None:
         self.load_tab(self.tab)
 
-    @work(exclusive=True, group="campaign-list")
+    @work(exclusive=True, group="campaign-list", exit_on_error=False)
     async def load_tab(self, tab: str) -> None:
         if not self.lists:
             lists = await self.gw.call(P.ListsList(), list[ContactList], quiet=True)
@@ -210,7 +210,7 @@ class CampaignsScreen(GatewayScreen):
             self._check_ready(c.id)
         self.refresh_bindings()
 
-    @work(exclusive=True, group="campaign-ready")
+    @work(exclusive=True, group="campaign-ready", exit_on_error=False)
     async def _check_ready(self, cid: int) -> None:
         full = await self.gw.call(P.CampaignShow(id=cid), Campaign, quiet=True)
         if full is not None:
@@ -329,7 +329,7 @@ class CampaignsScreen(GatewayScreen):
         if reqs:
             self._submit(reqs)
 
-    @work(group="campaign-submit")
+    @work(group="campaign-submit", exit_on_error=False)
     async def _submit(self, reqs: list[P.Request]) -> None:
         c = None
         for req in reqs:
@@ -381,7 +381,7 @@ class CampaignsScreen(GatewayScreen):
 
         self.app.push_screen(ConfirmScreen(title, text, yes=yes), answered)
 
-    @work(group="campaign-action")
+    @work(group="campaign-action", exit_on_error=False)
     async def _act(self, c: Campaign, action: str) -> None:
         res = await self.gw.call(P.CampaignAction(id=c.id, action=action), Campaign)  # type: ignore[arg-type]
         if res is None:

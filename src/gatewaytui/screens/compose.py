@@ -20,6 +20,8 @@ from textual.widgets import Button, Footer, Input, Label, Select, TextArea
 from gatewayd import protocol as P
 from gatewayd.models import SegmentInfo
 
+from .base import ReportsWorkerErrors
+
 DEBOUNCE_S = 0.3
 
 
@@ -38,7 +40,7 @@ def counter_text(info: SegmentInfo | None, text: str) -> Text:
     return t
 
 
-class ComposeScreen(ModalScreen[P.Send | None]):
+class ComposeScreen(ReportsWorkerErrors, ModalScreen[P.Send | None]):
     BINDINGS = [
         Binding("ctrl+s", "send", "Send"),
         Binding("escape", "cancel", "Cancel"),
@@ -90,7 +92,7 @@ class ComposeScreen(ModalScreen[P.Send | None]):
         self.query_one("#compose-counter", Label).update(counter_text(None, text))
         self._debounce = self.set_timer(DEBOUNCE_S, self._analyse)
 
-    @work(exclusive=True, group="analyse")
+    @work(exclusive=True, group="analyse", exit_on_error=False)
     async def _analyse(self) -> None:
         text = self.query_one("#compose-text", TextArea).text
         info = await self.app.call(P.Analyse(text=text), SegmentInfo)  # type: ignore[attr-defined]

@@ -25,14 +25,14 @@ from gatewayd.models import Role
 
 from ..views import Contact, ContactList, Suppression
 from ..widgets.format import zoned
-from .base import GatewayScreen
+from .base import GatewayScreen, ReportsWorkerErrors
 from .modals import ConfirmScreen
 from .wizard import import_file, import_report
 
 PAGE = 100
 
 
-class ImportScreen(ModalScreen[str | None]):
+class ImportScreen(ReportsWorkerErrors, ModalScreen[str | None]):
     """Import a CSV into a list; returns the list name when something was imported."""
 
     BINDINGS = [Binding("escape", "close", "Close")]
@@ -62,7 +62,7 @@ class ImportScreen(ModalScreen[str | None]):
         if path:
             self.run_import(path, self.query_one("#imp-list", Input).value.strip() or Path(path).stem)
 
-    @work(exclusive=True, group="import")
+    @work(exclusive=True, group="import", exit_on_error=False)
     async def run_import(self, path: str, list_name: str) -> None:
         bar = self.query_one("#imp-progress", ProgressBar)
         bar.display = True
@@ -131,7 +131,7 @@ class ContactsScreen(GatewayScreen):
         self.reload()
         self.refresh_bindings()
 
-    @work(exclusive=True, group="ct-contacts")
+    @work(exclusive=True, group="ct-contacts", exit_on_error=False)
     async def load_contacts(self, after_id: int = 0) -> None:
         rows = await self.gw.call(P.ContactsList(list_name=self.list_name, search=self.search, after_id=after_id,
                                                  limit=PAGE), list[Contact])
@@ -152,7 +152,7 @@ class ContactsScreen(GatewayScreen):
             f"{len(self.contacts)} contact(s) shown · {where}" + (" · > loads more" if self.more else "")
             + (" · Esc: all lists" if self.list_name else ""))
 
-    @work(exclusive=True, group="ct-lists")
+    @work(exclusive=True, group="ct-lists", exit_on_error=False)
     async def load_lists(self) -> None:
         rows = await self.gw.call(P.ListsList(), list[ContactList])
         if rows is None:
@@ -163,7 +163,7 @@ class ContactsScreen(GatewayScreen):
         for x in rows:
             table.add_row(x.name, f"{x.contacts:,}", zoned(x.created_at, None, False), key=x.name)
 
-    @work(exclusive=True, group="ct-supp")
+    @work(exclusive=True, group="ct-supp", exit_on_error=False)
     async def load_suppressions(self) -> None:
         phone = self.query_one("#sp-search", Input).value.strip() or None
         rows = await self.gw.call(P.Suppressions(phone=phone, limit=200), list[Suppression])
@@ -228,7 +228,7 @@ class ContactsScreen(GatewayScreen):
     def action_export(self) -> None:
         self._export()
 
-    @work(exclusive=True, group="ct-export")
+    @work(exclusive=True, group="ct-export", exit_on_error=False)
     async def _export(self) -> None:
         fields = await self.gw.call(P.ContactsFields(list_name=self.list_name), list[str]) or []
         path = Path(os.getcwd()) / f"contacts-{self.list_name or 'all'}.csv"
@@ -271,7 +271,7 @@ class ContactsScreen(GatewayScreen):
                                            f"{s.phone} can be messaged again by {what}. Reason it was suppressed: "
                                            f"{s.reason or '—'}.{note}", yes="Lift"), done)
 
-    @work(group="ct-lift")
+    @work(group="ct-lift", exit_on_error=False)
     async def _lift(self, s: Suppression) -> None:
         if await self.gw.do(P.OptIn(phone=s.phone, number=s.number, campaign_id=s.campaign_id)):
             self.notify(f"{s.phone} may be messaged again.", title="Lifted")

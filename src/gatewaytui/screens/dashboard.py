@@ -78,7 +78,7 @@ class DashboardScreen(GatewayScreen):
     def action_receipts(self) -> None:
         self._open_receipts()
 
-    @work(exclusive=True, group="receipts")
+    @work(exclusive=True, group="receipts", exit_on_error=False)
     async def _open_receipts(self) -> None:
         from .modals import ReceiptsScreen
 

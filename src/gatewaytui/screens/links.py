@@ -83,7 +83,7 @@ class LinksScreen(GatewayScreen):
 
         self.app.push_screen(ConfirmScreen(f"{verb} {kind} {name}?", text, yes=verb), answered)
 
-    @work(group="set-enabled")
+    @work(group="set-enabled", exit_on_error=False)
     async def _set(self, kind: str, name: str, enabled: bool) -> None:
         req = P.SetEnabled(kind=kind, name=name, enabled=enabled)  # type: ignore[arg-type]
         if await self.gw.do(req):

@@ -19,12 +19,13 @@ from gatewayd import protocol as P
 from gatewayd.models import Role
 
 from ..widgets.format import full_time, state_text, when
+from .base import ReportsWorkerErrors
 from .modals import ConfirmScreen
 
 _RETRYABLE = {"failed", "undelivered", "expired", "ignored", "cancelled"}
 
 
-class MessageDetailScreen(ModalScreen[None]):
+class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "close", "Close"),
         Binding("x", "cancel_message", "Cancel msg"),
@@ -53,7 +54,7 @@ class MessageDetailScreen(ModalScreen[None]):
         self.query_one("#md-history", DataTable).add_columns("At", "State", "Detail")
         self.load()
 
-    @work(exclusive=True, group="message-detail")
+    @work(exclusive=True, group="message-detail", exit_on_error=False)
     async def load(self) -> None:
         detail = await self.app.call(P.GetMessage(message_id=self.message_id), P.MessageDetail)  # type: ignore[attr-defined]
         if detail is None:
@@ -119,7 +120,7 @@ class MessageDetailScreen(ModalScreen[None]):
     def action_retry(self) -> None:
         self._do(P.Retry(message_id=self.message_id), "queued again")
 
-    @work(group="message-action")
+    @work(group="message-action", exit_on_error=False)
     async def _do(self, req: P.Request, what: str) -> None:
         if await self.app.do(req):  # type: ignore[attr-defined]
             self.notify(f"Message {self.message_id} {what}.")

@@ -62,7 +62,7 @@ class MessagesScreen(GatewayScreen):
         state = MsgState(self.state_filter) if self.state_filter else None
         return P.ListMessages(state=state, recipient=self.recipient, before_id=self.pages[-1], limit=PAGE)
 
-    @work(exclusive=True, group="messages-page")
+    @work(exclusive=True, group="messages-page", exit_on_error=False)
     async def load_page(self) -> None:
         page = await self.gw.call(self._request(), P.MessagePage)
         if page is None:

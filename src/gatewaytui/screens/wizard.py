@@ -26,6 +26,7 @@ from textual.widgets import (Button, ContentSwitcher, Footer, Input, Label, Prog
 from gatewayd import protocol as P
 
 from ..views import Campaign, Contact, ContactList, ImportResult, Preview, Script
+from .base import ReportsWorkerErrors
 
 STEPS = ["script", "contacts", "details", "schedule", "options", "review"]
 NEW_SCRIPT = "__new__"
@@ -73,7 +74,7 @@ def import_report(list_name: str, total: ImportResult) -> Text:
     return report
 
 
-class WizardScreen(ModalScreen["list[P.Request] | None"]):
+class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
     BINDINGS = [
         Binding("ctrl+n", "step(1)", "Next"),
         Binding("ctrl+b", "step(-1)", "Back"),
@@ -156,7 +157,7 @@ class WizardScreen(ModalScreen["list[P.Request] | None"]):
         self._show_step()
         self.load_choices()
 
-    @work(exclusive=True, group="wz-choices")
+    @work(exclusive=True, group="wz-choices", exit_on_error=False)
     async def load_choices(self) -> None:
         scripts = await self.app.call(P.ScriptList(), list[Script])  # type: ignore[attr-defined]
         lists = await self.app.call(P.ListsList(), list[ContactList])  # type: ignore[attr-defined]
@@ -222,7 +223,7 @@ class WizardScreen(ModalScreen["list[P.Request] | None"]):
         fields = sorted(set(_FIELD.findall(event.text_area.text)))
         self.query_one("#wz-fields", Label).update("fields: " + (", ".join(fields) or "none"))
 
-    @work(exclusive=True, group="wz-script")
+    @work(exclusive=True, group="wz-script", exit_on_error=False)
     async def create_script(self) -> None:
         name = self.query_one("#wz-script-name", Input).value.strip()
         text = self.query_one("#wz-script-text", TextArea).text.strip()
@@ -249,7 +250,7 @@ class WizardScreen(ModalScreen["list[P.Request] | None"]):
         if path:
             self.import_csv(path, name)
 
-    @work(exclusive=True, group="wz-import")
+    @work(exclusive=True, group="wz-import", exit_on_error=False)
     async def import_csv(self, path: str, list_name: str) -> None:
         bar = self.query_one("#wz-progress", ProgressBar)
         bar.display = True
@@ -287,7 +288,7 @@ class WizardScreen(ModalScreen["list[P.Request] | None"]):
             quiet_start=quiet[0].strip() if len(quiet) == 2 else None,
             quiet_end=quiet[1].strip() if len(quiet) == 2 else None, variants=variants)
 
-    @work(exclusive=True, group="wz-review")
+    @work(exclusive=True, group="wz-review", exit_on_error=False)
     async def build_review(self) -> None:
         f = self.fields()
         t = Text()

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Static
 from gatewayd import protocol as P
 from gatewayd.models import Role
 
+from ..screens.base import ReportsWorkerErrors
 from .format import STATE_ICON, clip, when
 
 SECTIONS = [("needs_attention", "! Needs attention"), ("agent", "Agent-operated"), ("assistant", "Assistant-operated")]
@@ -68,7 +69,7 @@ def thread_text(d: P.ConversationDetail) -> Text:
     return t
 
 
-class InboxPanel(Widget):
+class InboxPanel(ReportsWorkerErrors, Widget):
     BINDINGS = [
         Binding("r", "reply", "Reply"),
         Binding("j", "next", "Next"),
@@ -133,7 +134,7 @@ class InboxPanel(Widget):
     def reload(self) -> None:
         self.load_list()
 
-    @work(exclusive=True, group="inbox-list")
+    @work(exclusive=True, group="inbox-list", exit_on_error=False)
     async def load_list(self) -> None:
         req = P.InboxList(section=self.section, tags=self.tags, search=self.search,  # type: ignore[arg-type]
                           campaign_id=self.campaign_id, before=self.pages[-1], limit=PAGE)
@@ -177,7 +178,7 @@ class InboxPanel(Widget):
             t.append(f" {label} ", style="reverse bold" if on else ("yellow" if key == "needs_attention" else ""))
         self.query_one("#ib-sections", Static).update(t)
 
-    @work(exclusive=True, group="inbox-thread")
+    @work(exclusive=True, group="inbox-thread", exit_on_error=False)
     async def open(self, conversation_id: int) -> None:
         detail = await self.gw.call(P.InboxShow(conversation_id=conversation_id), P.ConversationDetail)
         if detail is None:
@@ -365,7 +366,7 @@ class InboxPanel(Widget):
                                            "this contact. An admin can lift it on the Contacts screen.",
                                            yes="Opt out"), done)
 
-    @work(group="inbox-change")
+    @work(group="inbox-change", exit_on_error=False)
     async def _change(self, req: P.Request, done: str) -> None:
         if not await self.gw.do(req):
             return
