@@ -93,10 +93,8 @@ class SocketClient:
 
     async def call(self, req: P.Request, result_type: type[T] | None = None) -> T:
         async with self._lock:
-            # Campaign requests use ``id`` for the campaign (it shadows the envelope id): leave it.
-            if "id" not in getattr(type(req), "__annotations__", {}):
-                self._next_id += 1
-                req.id = self._next_id
+            self._next_id += 1
+            req.id = self._next_id
             reply = await self._roundtrip(req)
         if not reply.ok:
             err = reply.error or P.ErrorBody("error", "unknown error")
@@ -123,7 +121,7 @@ class SocketClient:
                         if not line:
                             raise ConnectionResetError("closed by daemon")
                         reply = _reply_decoder.decode(line)
-                        if reply.id == req.id or "id" in getattr(type(req), "__annotations__", {}):
+                        if reply.id == req.id:
                             return reply
                         if reply.id is None and not reply.ok:
                             # connection-level refusal (unknown user, malformed line) carries no id

@@ -70,10 +70,10 @@ async def test_launch_now_sends_to_every_contact_and_finishes(tmp_path):
         texts = {r[0] for r in peek(gw).execute("SELECT text FROM messages WHERE campaign_id = ?", (camp["id"],))}
         assert "Hi P1 from SF" in texts and "Hi P0 from home" in texts
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE state = 'delivered'") == 20)
-        rep = await c.call("campaign_report", id=camp["id"])
+        rep = await c.call("campaign_report", campaign_id=camp["id"])
         assert rep["send_status"]["succeeded"] == 20 and rep["engagement"]["contacts_sent"] == 20
         assert rep["performance"]["segments"]["delivered_confirmed"] == 20
-        shown = await c.call("campaign_show", id=camp["id"])
+        shown = await c.call("campaign_show", campaign_id=camp["id"])
         assert shown["launched_at"] and shown["finished_at"] and shown["actions"] == ["view", "clone", "archive"]
         listed = await c.call("campaign_list", tag="promo", status=["finished"])
         assert [x["id"] for x in listed] == [camp["id"]]
@@ -88,16 +88,16 @@ async def test_launch_is_refused_with_every_reason(tmp_path):
         await c.call("script_create", name="needs", steps=[{"text": "Hi {first_name}, {city}; code {code}"}])
         draft = await c.call("campaign_create", fields={"name": "d", "script": "needs", "list": "L", "number": NUMBER})
         assert any("{city} is empty for 2 contact(s)" in r for r in draft["not_ready"])
-        r = await c.request("campaign_action", id=draft["id"], action="launch")
+        r = await c.request("campaign_action", campaign_id=draft["id"], action="launch")
         assert r["error"]["code"] == "not_ready"
         msg = r["error"]["message"]
         assert "{city} is empty for 2 contact(s): +14155552000, +14155552002" in msg
         assert "{code} is empty for 3 contact(s)" in msg
         # A default fixes a field; the draft can be edited, then it launches.
-        await c.call("campaign_edit", id=draft["id"], fields={"defaults": {"city": "town", "code": "X"}})
-        assert (await c.call("campaign_action", id=draft["id"], action="launch"))["status"] == "processing"
+        await c.call("campaign_edit", campaign_id=draft["id"], fields={"defaults": {"city": "town", "code": "X"}})
+        assert (await c.call("campaign_action", campaign_id=draft["id"], action="launch"))["status"] == "processing"
         empty = await c.call("campaign_create", fields={"name": "e", "list": "empty"})
-        r = await c.request("campaign_action", id=empty["id"], action="launch")
+        r = await c.request("campaign_action", campaign_id=empty["id"], action="launch")
         msg = r["error"]["message"]
         assert "no script chosen" in msg and "no contacts" in msg and "no number chosen" in msg
         r = await c.request("campaign_create", fields={"name": "x", "number": "+19995550000"})
@@ -109,21 +109,21 @@ async def test_lifecycle_actions_follow_the_status_table(tmp_path):
         c = await AsyncClient.connect(gw.socket_path)
         await setup(c)
         d = await c.call("campaign_create", fields={"name": "d", "script": "s", "list": "L", "number": NUMBER})
-        r = await c.request("campaign_action", id=d["id"], action="resume")
+        r = await c.request("campaign_action", campaign_id=d["id"], action="resume")
         assert r["error"]["code"] == "bad_status" and "draft" in r["error"]["message"]
-        clone = await c.call("campaign_action", id=d["id"], action="clone")
+        clone = await c.call("campaign_action", campaign_id=d["id"], action="clone")
         assert clone["status"] == "draft" and clone["name"] == "d (copy)" and clone["id"] != d["id"]
-        discarded = await c.call("campaign_action", id=clone["id"], action="archive")
+        discarded = await c.call("campaign_action", campaign_id=clone["id"], action="archive")
         assert discarded["status"] == "archived" and discarded["status_reason"] == "discarded draft"
-        assert (await c.request("campaign_action", id=clone["id"], action="launch"))["error"]["code"] == "bad_status"
-        launched = await c.call("campaign_action", id=d["id"], action="launch")
-        r = await c.request("campaign_edit", id=d["id"], fields={"name": "renamed"})
+        assert (await c.request("campaign_action", campaign_id=clone["id"], action="launch"))["error"]["code"] == "bad_status"
+        launched = await c.call("campaign_action", campaign_id=d["id"], action="launch")
+        r = await c.request("campaign_edit", campaign_id=d["id"], fields={"name": "renamed"})
         assert r["error"]["code"] == "bad_status"
         assert launched["status"] in ("processing", "sending")
         await wait_until(gw, lambda: campaign_row(gw, d["id"])["status"] == "finished")
-        stopped = await c.request("campaign_action", id=d["id"], action="stop")
+        stopped = await c.request("campaign_action", campaign_id=d["id"], action="stop")
         assert stopped["error"]["code"] == "bad_status"
-        archived = await c.call("campaign_action", id=d["id"], action="archive")
+        archived = await c.call("campaign_action", campaign_id=d["id"], action="archive")
         assert archived["status"] == "archived" and archived["actions"] == ["view", "clone"]
 
 
@@ -136,11 +136,11 @@ async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path)
                             launch=True)
         cid = camp["id"]
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 30)
-        paused = await c.call("campaign_action", id=cid, action="pause")
+        paused = await c.call("campaign_action", campaign_id=cid, action="pause")
         assert paused["status"] == "paused"
         assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 30
         release(gw)
-        resumed = await c.call("campaign_action", id=cid, action="resume")
+        resumed = await c.call("campaign_action", campaign_id=cid, action="resume")
         assert resumed["status"] in ("sending", "processing")
         await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")
         sent = peek(gw).execute(
@@ -157,9 +157,9 @@ async def test_stop_withdraws_queued_messages(tmp_path):
         camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
                             launch=True)
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", camp["id"]) == 10)
-        assert (await c.call("campaign_action", id=camp["id"], action="stop"))["status"] == "stopped"
+        assert (await c.call("campaign_action", campaign_id=camp["id"], action="stop"))["status"] == "stopped"
         assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", camp["id"]) == 10
-        rep = await c.call("campaign_report", id=camp["id"])
+        rep = await c.call("campaign_report", campaign_id=camp["id"])
         assert rep["send_status"]["ignored"] == 10 and rep["send_status"]["total"] == 0
 
 
@@ -189,15 +189,15 @@ async def test_roles_and_offices(tmp_path):
         viewer = Principal("vera", 2001, Role.VIEWER, ("main",))
         outsider = Principal("otto", 2002, Role.AGENT, ("other",))
         agent = Principal("ann", 2003, Role.AGENT, ("main",))
-        r = await dispatch(gw, viewer, P.CampaignAction(id=camp["id"], action="launch"))
+        r = await dispatch(gw, viewer, P.CampaignAction(campaign_id=camp["id"], action="launch"))
         assert r.error.code == "forbidden"
-        assert (await dispatch(gw, viewer, P.CampaignShow(id=camp["id"]))).ok
-        r = await dispatch(gw, outsider, P.CampaignShow(id=camp["id"]))
+        assert (await dispatch(gw, viewer, P.CampaignShow(campaign_id=camp["id"]))).ok
+        r = await dispatch(gw, outsider, P.CampaignShow(campaign_id=camp["id"]))
         assert r.error.code == "not_found"
         assert (await dispatch(gw, outsider, P.CampaignList())).result == []
         r = await dispatch(gw, outsider, P.CampaignCreate(fields=P.CampaignFields(name="x", office="main")))
         assert r.error.code == "forbidden"
-        assert (await dispatch(gw, agent, P.CampaignAction(id=camp["id"], action="pause"))).error.code == "bad_status"
+        assert (await dispatch(gw, agent, P.CampaignAction(campaign_id=camp["id"], action="pause"))).error.code == "bad_status"
         r = await dispatch(gw, agent, P.OptIn(phone="+14155552000"))
         assert r.error.code == "forbidden"   # lifting everything is an admin's call
 
@@ -232,7 +232,7 @@ async def test_daily_cap_suspends_the_campaign_with_the_reason(tmp_path):
         assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')",
                      camp["id"]) == 5
         # An operator may resume by hand; while the cap still holds, the system suspends it again.
-        assert (await c.call("campaign_action", id=camp["id"], action="resume"))["status"] in ("processing", "sending")
+        assert (await c.call("campaign_action", campaign_id=camp["id"], action="resume"))["status"] in ("processing", "sending")
         await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "suspended")
 
 
@@ -248,7 +248,7 @@ async def test_a_scheduled_campaign_starts_by_itself_at_its_time(tmp_path):
         camp = await c.call("campaign_create", fields={"name": "later", "script": "s", "list": "L", "number": NUMBER,
                                                        "at": when}, launch=True)
         assert camp["status"] == "scheduled" and camp["next_run"] == pytest.approx(wall[0] + 3600, abs=1e-3)
-        assert (await c.call("campaign_show", id=camp["id"]))["launched_at"] is None
+        assert (await c.call("campaign_show", campaign_id=camp["id"]))["launched_at"] is None
         wall[0] += 3600 - 0.3                  # 0.3 s before the run is due
         gw.campaign_scheduler.wake()           # (a new deadline: what any committed change does)
         assert campaign_row(gw, camp["id"])["status"] == "scheduled"

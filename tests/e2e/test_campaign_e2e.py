@@ -133,7 +133,7 @@ def test_ten_thousand_contacts_two_step_stop_on_reply(daemon_factory, tmp_path):
                 "--from", FROM, "--stop-on-reply", "--tag", "renewal", "--launch")
     cid = int(out.stdout.strip())
     db = sqlite3.connect(f"file:{d.state}/gatewayd.db?mode=ro", uri=True)
-    wait_for(d, lambda: d.call("campaign_show", id=cid)["status"] == "finished", timeout=90, types=["campaign."])
+    wait_for(d, lambda: d.call("campaign_show", campaign_id=cid)["status"] == "finished", timeout=90, types=["campaign."])
     wait_for(d, lambda: not db.execute("SELECT 1 FROM messages WHERE campaign_id = ? AND state = 'sent'",
                                        (cid,)).fetchone())
     rep, facts = settled_report(d, cid, db)
@@ -182,12 +182,12 @@ def test_sigkill_mid_campaign_then_restart_sends_each_contact_once(daemon_factor
     wait_for(d, lambda: d.call("status")["queue"].get("delivered", 0) >= 300)
     assert d.kill(signal.SIGKILL) == -signal.SIGKILL
     d.start()
-    wait_for(d, lambda: d.call("campaign_show", id=cid)["status"] == "finished", timeout=60, types=["campaign."])
+    wait_for(d, lambda: d.call("campaign_show", campaign_id=cid)["status"] == "finished", timeout=60, types=["campaign."])
     db = sqlite3.connect(f"file:{d.state}/gatewayd.db?mode=ro", uri=True)
     per_contact = db.execute("SELECT count(*) FROM messages WHERE campaign_id = ? GROUP BY contact_id",
                              (cid,)).fetchall()
     assert len(per_contact) == 3000 and {n for (n,) in per_contact} == {1}
-    assert json.loads(json.dumps(d.call("campaign_show", id=cid)))["expanded"] == 3000
+    assert json.loads(json.dumps(d.call("campaign_show", campaign_id=cid)))["expanded"] == 3000
     # Refusals exit 1 with the daemon's reason, for humans and for --json scripts.
     res = d.ctl("campaign", "resume", str(cid), check=False)
     assert res.returncode == 1 and "finished: cannot resume" in res.stderr

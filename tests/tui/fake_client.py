@@ -253,21 +253,21 @@ class CampaignClient(FakeClient):
         return sorted(rows, key=lambda c: -c["updated_at"])
 
     def op_campaign_show(self, req: P.CampaignShow) -> dict:
-        c = dict(self.campaigns[req.id], list="vip", script="welcome", recipients={"done": 2, "pending": 1})
+        c = dict(self.campaigns[req.campaign_id], list="vip", script="welcome", recipients={"done": 2, "pending": 1})
         if c["status"] == "draft":
-            c["not_ready"] = self.not_ready.get(req.id, [])
+            c["not_ready"] = self.not_ready.get(req.campaign_id, [])
         return c
 
     def op_campaign_action(self, req: P.CampaignAction) -> dict:
-        c = self.campaigns[req.id]
+        c = self.campaigns[req.campaign_id]
         if req.action == "clone":
             nid = max(self.campaigns) + 1
             self.campaigns[nid] = campaign(nid, c["name"] + " (copy)", "draft")
             return self.campaigns[nid]
         new = {"pause": "paused", "resume": "sending", "archive": "archived", "stop": "stopped",
                "launch": "sending"}[req.action]
-        self.campaigns[req.id] = campaign(req.id, c["name"], new)
-        return self.campaigns[req.id]
+        self.campaigns[req.campaign_id] = campaign(req.campaign_id, c["name"], new)
+        return self.campaigns[req.campaign_id]
 
     def op_campaign_create(self, req: P.CampaignCreate) -> dict:
         nid = max(self.campaigns) + 1
@@ -276,11 +276,11 @@ class CampaignClient(FakeClient):
         return self.campaigns[nid]
 
     def op_campaign_edit(self, req: P.CampaignEdit) -> dict:
-        self.campaigns[req.id]["name"] = req.fields.name or self.campaigns[req.id]["name"]
-        return self.campaigns[req.id]
+        self.campaigns[req.campaign_id]["name"] = req.fields.name or self.campaigns[req.campaign_id]["name"]
+        return self.campaigns[req.campaign_id]
 
     def op_campaign_report(self, req: P.CampaignReport) -> dict:
-        rep = {"campaign_id": req.id, "name": "Spring sale", "status": "sending",
+        rep = {"campaign_id": req.campaign_id, "name": "Spring sale", "status": "sending",
                "send_status": {"total": 120, "succeeded": 100, "failed": 15, "pending": 5, "unreachable": 2,
                                "ignored": 0},
                "engagement": {"contacts_sent": 118, "contacts_responded": 30, "opt_outs": 4, "rate": 0.2542},

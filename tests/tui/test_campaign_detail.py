@@ -176,5 +176,5 @@ async def test_edit_a_draft_then_launch_it_from_the_wizard():
         await pilot.press("ctrl+l")
         await until(pilot, lambda: client.sent("campaign_action"), what="edit then launch")
         edit = client.sent("campaign_edit")[0]
-        assert (edit.id, edit.fields.name, edit.fields.tags) == (3, "Draft idea v2", ["spring"])
+        assert (edit.campaign_id, edit.fields.name, edit.fields.tags) == (3, "Draft idea v2", ["spring"])
         assert client.sent("campaign_action")[0].action == "launch"

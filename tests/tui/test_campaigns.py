@@ -61,7 +61,7 @@ async def test_pause_clone_and_stop_and_archive_with_explanation():
         await open_tab(pilot, app, "active")
         await pilot.press("p")
         await until(pilot, lambda: client.sent("campaign_action"), what="pause")
-        assert (client.sent("campaign_action")[0].id, client.sent("campaign_action")[0].action) == (1, "pause")
+        assert (client.sent("campaign_action")[0].campaign_id, client.sent("campaign_action")[0].action) == (1, "pause")
         await until(pilot, lambda: any("paused" in n for n in notes(app)))
         await pilot.press("k")
         await until(pilot, lambda: len(client.sent("campaign_action")) == 2)

@@ -129,17 +129,17 @@ def cmd_campaign_create(c: Client, args) -> None:
 
 
 def cmd_campaign_edit(c: Client, args) -> None:
-    emit(args, c.call("campaign_edit", id=args.id, fields=_fields(args)), _campaign_human)
+    emit(args, c.call("campaign_edit", campaign_id=args.id, fields=_fields(args)), _campaign_human)
 
 
 def cmd_campaign_action(c: Client, args) -> None:
-    res = c.call("campaign_action", id=args.id, action=args.action)
+    res = c.call("campaign_action", campaign_id=args.id, action=args.action)
     emit(args, res, lambda r: print(f"campaign {r['id']} {r['status']}" if args.action != "clone"
                                     else f"campaign {r['id']} (clone of {args.id}) {r['status']}"))
 
 
 def cmd_campaign_show(c: Client, args) -> None:
-    emit(args, c.call("campaign_show", id=args.id), _campaign_human)
+    emit(args, c.call("campaign_show", campaign_id=args.id), _campaign_human)
 
 
 def cmd_campaign_list(c: Client, args) -> None:
@@ -179,7 +179,7 @@ def _write_csv(text: str, path: str | None) -> None:
 
 
 def cmd_campaign_report(c: Client, args) -> None:
-    res = c.call("campaign_report", id=args.id, csv=args.csv is not None)
+    res = c.call("campaign_report", campaign_id=args.id, csv=args.csv is not None)
     if args.csv is not None:
         _write_csv(res["csv"], args.csv)
         return
@@ -187,7 +187,7 @@ def cmd_campaign_report(c: Client, args) -> None:
 
 
 def cmd_campaign_contacts(c: Client, args) -> None:
-    res = c.call("campaign_contacts", id=args.id, state=args.state, limit=args.limit)
+    res = c.call("campaign_contacts", campaign_id=args.id, state=args.state, limit=args.limit)
     emit(args, res, lambda rs: table([[r["first_name"], r["last_name"], r["phone"], ts(r["created_at"]), r["step"],
                                        r["state"], r["message_state"] or "", (r["failed_reason"] or "")[:40]]
                                       for r in rs],

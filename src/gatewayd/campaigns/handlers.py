@@ -247,19 +247,19 @@ async def campaign_create(gw, who: Principal, req: P.CampaignCreate) -> dict:
 
 @handles(P.CampaignEdit, Role.AGENT)
 async def campaign_edit(gw, who: Principal, req: P.CampaignEdit) -> dict:
-    await _campaign(gw, who, req.id)
+    await _campaign(gw, who, req.campaign_id)
 
     def op(tx: Tx) -> None:
-        lifecycle.edit(tx, req.id, _columns(tx.db, req.fields, gw.cfg, who, creating=False), who.user)
+        lifecycle.edit(tx, req.campaign_id, _columns(tx.db, req.fields, gw.cfg, who, creating=False), who.user)
 
     await gw.store.run(op)
-    return await _view(gw, req.id)
+    return await _view(gw, req.campaign_id)
 
 
 @handles(P.CampaignAction, Role.AGENT)
 async def campaign_action(gw, who: Principal, req: P.CampaignAction) -> dict:
-    await _campaign(gw, who, req.id)
-    a, cid, user = req.action, req.id, who.user
+    await _campaign(gw, who, req.campaign_id)
+    a, cid, user = req.action, req.campaign_id, who.user
     if a == "launch":
         await gw.store.run(lifecycle.launch, cid, user, gw.cfg, gw.dispatcher.number_state)
     elif a == "pause":
@@ -278,8 +278,8 @@ async def campaign_action(gw, who: Principal, req: P.CampaignAction) -> dict:
 
 @handles(P.CampaignShow)
 async def campaign_show(gw, who: Principal, req: P.CampaignShow) -> dict:
-    await _campaign(gw, who, req.id)
-    return await _view(gw, req.id)
+    await _campaign(gw, who, req.campaign_id)
+    return await _view(gw, req.campaign_id)
 
 
 @handles(P.CampaignList)
@@ -297,7 +297,7 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
 
 @handles(P.CampaignReport)
 async def campaign_report(gw, who: Principal, req: P.CampaignReport) -> dict:
-    row = await _campaign(gw, who, req.id)
+    row = await _campaign(gw, who, req.campaign_id)
     rep = await gw.store.read(reports.campaign_report, row, _prices(gw), gw.store.clock())
     if req.csv:
         rep["csv"] = reports.report_csv(rep)
@@ -306,10 +306,10 @@ async def campaign_report(gw, who: Principal, req: P.CampaignReport) -> dict:
 
 @handles(P.CampaignContacts)
 async def campaign_contacts(gw, who: Principal, req: P.CampaignContacts) -> list[dict]:
-    await _campaign(gw, who, req.id)
+    await _campaign(gw, who, req.campaign_id)
 
     def q(db: sqlite3.Connection) -> list[dict]:
-        where, params = ["cc.campaign_id = ? AND cc.contact_id > ?"], [req.id, req.after_id]
+        where, params = ["cc.campaign_id = ? AND cc.contact_id > ?"], [req.campaign_id, req.after_id]
         if req.state:
             where.append("cc.state = ?")
             params.append(req.state)

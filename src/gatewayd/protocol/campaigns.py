@@ -143,19 +143,19 @@ class CampaignCreate(Request, tag="campaign_create"):
 
 
 class CampaignEdit(Request, tag="campaign_edit"):
-    id: int
+    campaign_id: int
     fields: CampaignFields
 
 
 class CampaignAction(Request, tag="campaign_action"):
     """launch | pause | resume | stop | archive | clone. Returns the (new, for clone) campaign."""
 
-    id: int
+    campaign_id: int
     action: Literal["launch", "pause", "resume", "stop", "archive", "clone"]
 
 
 class CampaignShow(Request, tag="campaign_show"):
-    id: int
+    campaign_id: int
 
 
 class CampaignList(Request, tag="campaign_list"):
@@ -170,14 +170,14 @@ class CampaignList(Request, tag="campaign_list"):
 class CampaignReport(Request, tag="campaign_report"):
     """Analytics of one campaign (keys in ``gatewayd.analytics.reports``); ``csv`` adds a CSV text."""
 
-    id: int
+    campaign_id: int
     csv: bool = False
 
 
 class CampaignContacts(Request, tag="campaign_contacts"):
     """The campaign's recipients with their step, state and last message status."""
 
-    id: int
+    campaign_id: int
     state: str | None = None
     after_id: int = 0
     limit: int = 100

@@ -157,7 +157,7 @@ class CampaignDetailScreen(GatewayScreen):
 
     @work(exclusive=True, group="cd-campaign", exit_on_error=False)
     async def load_campaign(self) -> None:
-        c = await self.gw.call(P.CampaignShow(id=self.campaign_id), Campaign)
+        c = await self.gw.call(P.CampaignShow(campaign_id=self.campaign_id), Campaign)
         if c is None:
             return
         self.campaign = c
@@ -172,7 +172,7 @@ class CampaignDetailScreen(GatewayScreen):
 
     @work(exclusive=True, group="cd-contacts", exit_on_error=False)
     async def load_contacts(self, after_id: int = 0) -> None:
-        rows = await self.gw.call(P.CampaignContacts(id=self.campaign_id, after_id=after_id, limit=PAGE),
+        rows = await self.gw.call(P.CampaignContacts(campaign_id=self.campaign_id, after_id=after_id, limit=PAGE),
                                   list[CampaignContact])
         if rows is None:
             return
@@ -190,7 +190,7 @@ class CampaignDetailScreen(GatewayScreen):
 
     @work(exclusive=True, group="cd-report", exit_on_error=False)
     async def load_report(self) -> None:
-        r = await self.gw.call(P.CampaignReport(id=self.campaign_id), Report)
+        r = await self.gw.call(P.CampaignReport(campaign_id=self.campaign_id), Report)
         if r is None:
             return
         self.report = r
@@ -265,7 +265,7 @@ class CampaignDetailScreen(GatewayScreen):
 
     @work(group="cd-action", exit_on_error=False)
     async def _act(self, action: str) -> None:
-        res = await self.gw.call(P.CampaignAction(id=self.campaign_id, action=action), Campaign)  # type: ignore[arg-type]
+        res = await self.gw.call(P.CampaignAction(campaign_id=self.campaign_id, action=action), Campaign)  # type: ignore[arg-type]
         if res is not None:
             self.notify(f"{res.name!r} is now {res.status}.")
             self.load_campaign()
@@ -312,7 +312,7 @@ class CampaignDetailScreen(GatewayScreen):
 
     @work(group="cd-export", exit_on_error=False)
     async def _export(self) -> None:
-        r = await self.gw.call(P.CampaignReport(id=self.campaign_id, csv=True), Report)
+        r = await self.gw.call(P.CampaignReport(campaign_id=self.campaign_id, csv=True), Report)
         if r is None or r.csv is None:
             return
         path = Path(os.getcwd()) / f"campaign-{self.campaign_id}-report.csv"

@@ -212,7 +212,7 @@ class CampaignsScreen(GatewayScreen):
 
     @work(exclusive=True, group="campaign-ready", exit_on_error=False)
     async def _check_ready(self, cid: int) -> None:
-        full = await self.gw.call(P.CampaignShow(id=cid), Campaign, quiet=True)
+        full = await self.gw.call(P.CampaignShow(campaign_id=cid), Campaign, quiet=True)
         if full is not None:
             self.readiness[cid] = full.not_ready or []
             self._fill("draft") if self.tab == "draft" else None
@@ -383,7 +383,7 @@ class CampaignsScreen(GatewayScreen):
 
     @work(group="campaign-action", exit_on_error=False)
     async def _act(self, c: Campaign, action: str) -> None:
-        res = await self.gw.call(P.CampaignAction(id=c.id, action=action), Campaign)  # type: ignore[arg-type]
+        res = await self.gw.call(P.CampaignAction(campaign_id=c.id, action=action), Campaign)  # type: ignore[arg-type]
         if res is None:
             return
         if action == "clone":

@@ -335,9 +335,9 @@ class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
         if self.campaign is None:
             self.dismiss([P.CampaignCreate(fields=f, launch=launch)])
             return
-        reqs: list[P.Request] = [P.CampaignEdit(id=self.campaign.id, fields=f)]
+        reqs: list[P.Request] = [P.CampaignEdit(campaign_id=self.campaign.id, fields=f)]
         if launch:
-            reqs.append(P.CampaignAction(id=self.campaign.id, action="launch"))
+            reqs.append(P.CampaignAction(campaign_id=self.campaign.id, action="launch"))
         self.dismiss(reqs)
 
     def action_cancel(self) -> None:
