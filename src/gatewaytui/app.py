@@ -90,6 +90,7 @@ class GatewayApp(App[None]):
         self.status_every_s = status_every_s
         self.clock = clock
         self.throughput = Throughput()
+        self.link_throughput: dict[str, Throughput] = {}
         self.unmatched_seen = 0
         self._pending = Batch()
         self._ever_connected = False
@@ -140,6 +141,8 @@ class GatewayApp(App[None]):
         batch, self._pending = self._pending, Batch()
         for at in batch.sent_times():
             self.throughput.add(at)
+        for link, at in batch.sent_by_link():
+            self.link_throughput.setdefault(link, Throughput()).add(at)
         for alert in batch.alerts:
             self.notify(alert, title="Alert", severity="warning")
         if len(batch.inbound) == 1:

@@ -50,6 +50,17 @@ class Throughput:
     def rate(self, now: float, over_s: int = 10) -> float:
         return sum(self.series(now, over_s)) / over_s
 
+    def spark(self, now: float, cells: int = 12, per_cell_s: int = 5) -> str:
+        """A text sparkline of the last ``cells * per_cell_s`` seconds (fits a table cell)."""
+        series = self.series(now, cells * per_cell_s)
+        sums = [sum(series[i:i + per_cell_s]) for i in range(0, len(series), per_cell_s)]
+        top = max(sums) or 1.0
+        return "".join(_BARS[0] if v == 0 else _BARS[min(len(_BARS) - 1, 1 + int(v / top * (len(_BARS) - 2)))]
+                       for v in sums)
+
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
 
 @dataclass
 class Batch:
@@ -106,6 +117,11 @@ class Batch:
     def sent_times(self) -> list[float]:
         return [e.at for e in self.events
                 if e.type == "message.state" and e.data.get("state") in _SENT_STATES]
+
+    def sent_by_link(self) -> list[tuple[str, float]]:
+        """(link, time) of each carrier answer, for the per-link sparklines."""
+        return [(str(e.data["link"]), e.at) for e in self.events
+                if e.type == "message.state" and e.data.get("state") in _SENT_STATES and e.data.get("link")]
 
     def __len__(self) -> int:
         return len(self.events)

@@ -72,3 +72,22 @@ async def test_a_burst_of_events_reaches_the_screen_as_a_few_batches(monkeypatch
         await until(pilot, lambda: sum(batches) == 2000, 10, f"all events delivered, got {batches}")
         assert len(batches) <= 10                   # coalesced, not 2000 repaints
         assert sum(app.throughput.series(app.clock(), 60)) == 2000
+
+
+def test_per_link_sparkline_and_batch_attribution():
+    """Issue 7: each link row shows its own throughput sparkline, fed by the link in the events."""
+    from gatewayd.protocol import Event
+    from gatewaytui.live import Batch, Throughput
+
+    b = Batch()
+    for i, link in enumerate(["smpp-a", "smpp-a", "modem-1", None]):
+        b.add(Event(cursor=i + 1, at=100.0 + i, type="message.state",
+                    data={"id": i + 1, "state": "sent", "link": link}))
+    b.add(Event(cursor=9, at=104.0, type="message.state", data={"id": 9, "state": "queued", "link": None}))
+    assert b.sent_by_link() == [("smpp-a", 100.0), ("smpp-a", 101.0), ("modem-1", 102.0)]
+    t = Throughput()
+    for at in (100.0, 101.0, 130.0):
+        t.add(at)
+    line = t.spark(now=159.0)
+    assert len(line) == 12 and line[0] == "█" and line[6] != " " and line[-1] == " "
+    assert Throughput().spark(now=10.0) == " " * 12

@@ -71,17 +71,20 @@ def _event(tx: Tx, row: sqlite3.Row | dict, state: str, **extra: Any) -> None:
     )
 
 
+
+
+
 def set_state(tx: Tx, message_id: int, state: MsgState | str, detail: str = "", **cols: Any) -> None:
     """Move one message to ``state`` with history and an event; extra columns updated too."""
     state = MsgState(state).value
     sets = "".join(f", {k} = ?" for k in cols)
     row = tx.db.execute(
         f"UPDATE messages SET state = ?, updated_at = ?{sets} WHERE id = ?"
-        " RETURNING id, sender, recipient, campaign_id, error_code, error_text",
+        " RETURNING id, sender, recipient, campaign_id, error_code, error_text, link",
         (state, tx.now, *cols.values(), message_id),
     ).fetchone()
     _history(tx, message_id, state, detail)
-    _event(tx, row, state, error_code=row["error_code"], error_text=row["error_text"])
+    _event(tx, row, state, error_code=row["error_code"], error_text=row["error_text"], link=row["link"])
     if FINAL_HOOKS and MsgState(state) in _HOOKED:
         for hook in FINAL_HOOKS:
             hook(tx, message_id, MsgState(state))

@@ -57,9 +57,11 @@ class KeyedTable(DataTable):
 class LinksTable(KeyedTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("Link", "Kind", "State", "In flight", "Rate/s", "Sent/min", "Reason")
+        self.add_columns("Link", "Kind", "State", "In flight", "Rate/s", "Sent/min", "Last 60 s", "Reason")
 
     def show(self, links: list[LinkView]) -> None:
+        throughput = getattr(self.app, "link_throughput", {})
+        now = self.app.clock() if hasattr(self.app, "clock") else 0.0
         rows = []
         for link in links:
             state = link.state.value if link.enabled else "disabled"
@@ -70,8 +72,9 @@ class LinksTable(KeyedTable):
             elif "host" in d and not extra:                        # SMPP: where it binds
                 extra = f"{d.get('bind', '')} {d['host']}".strip()
             rate = "—" if link.rate is None else f"{link.rate:g}"
+            spark = throughput[link.name].spark(now) if link.name in throughput else " " * 12
             rows.append((link.name, [link.name, link.kind, styled(state), f"{link.in_flight}/{link.window}",
-                                     rate, str(link.sent_last_min), extra]))
+                                     rate, str(link.sent_last_min), spark, extra]))
         self.show_rows(rows)
 
 
