@@ -247,7 +247,7 @@ class Dispatcher:
             for r in sent:
                 mq.segment_sent(tx, r)
             if failure is None:
-                mq.message_submitted(tx, m.id, lr.name)
+                mq.message_submitted(tx, m.id, lr.name, m.attempts)
             elif failure.error_code == "link_down" and not sent:
                 mq.release(tx, m.id, f"{lr.name} down before submit")
                 tx.db.execute("UPDATE messages SET not_before = ? WHERE id = ?", (tx.now + 0.5, m.id))

@@ -85,16 +85,17 @@ def set_state(tx: Tx, message_id: int, state: MsgState | str, detail: str = "", 
     ).fetchone()
     _history(tx, message_id, state, detail)
     _event(tx, row, state, error_code=row["error_code"], error_text=row["error_text"], link=row["link"])
-    if FINAL_HOOKS and MsgState(state) in _HOOKED:
+    if row["campaign_id"] is not None and state in _HOOKED:
         for hook in FINAL_HOOKS:
             hook(tx, message_id, MsgState(state))
 
 
-#: Sync callbacks ``(tx, message_id, state)`` run inside the transaction when a message reaches
-#: a state campaigns care about (auto-unsubscribe counts failures, multi-step scripts advance).
+#: Sync callbacks ``(tx, message_id, state)`` run inside the transaction when a *campaign* message
+#: reaches a state campaigns care about (auto-unsubscribe counts failures, multi-step scripts
+#: advance). Messages outside campaigns skip them: that is most of the traffic, and the hot path.
 FINAL_HOOKS: list[Any] = []
-_HOOKED = {MsgState.SENT, MsgState.DELIVERED, MsgState.UNDELIVERED, MsgState.FAILED, MsgState.EXPIRED,
-           MsgState.UNREACHABLE, MsgState.IGNORED, MsgState.CANCELLED}
+_HOOKED = {s.value for s in (MsgState.SENT, MsgState.DELIVERED, MsgState.UNDELIVERED, MsgState.FAILED,
+                             MsgState.EXPIRED, MsgState.UNREACHABLE, MsgState.IGNORED, MsgState.CANCELLED)}
 
 
 def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
@@ -129,7 +130,7 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
         _history(tx, mid, m.state.value, m.error_text or "")
         tx.emit("message.state", id=mid, state=m.state.value, sender=m.sender, recipient=m.recipient,
                 campaign_id=m.campaign_id, segments=len(parts))
-        if m.state is not MsgState.QUEUED:
+        if m.state is not MsgState.QUEUED and m.campaign_id is not None:
             for hook in FINAL_HOOKS:
                 hook(tx, mid, m.state)
         out.append((mid, False))
@@ -237,11 +238,15 @@ def segment_sent(tx: Tx, r: SegResult) -> None:
                 _apply_receipt_to(tx, dict(rc), r.segment_id)
 
 
-def message_submitted(tx: Tx, message_id: int, link: str) -> None:
-    """All pending segments were accepted: aggregate (receipts may already have come)."""
-    tx.db.execute("UPDATE messages SET link = ?, attempts = attempts + 1, error_code = NULL, error_text = NULL"
-                  " WHERE id = ?", (link, message_id))
-    aggregate(tx, message_id, f"accepted by {link}")
+def message_submitted(tx: Tx, message_id: int, link: str, attempts: int | None = None) -> None:
+    """All pending segments were accepted: aggregate (receipts may already have come).
+
+    ``attempts`` is the count before this submit when the caller knows it (the dispatcher's
+    claim does): then the link, the count and the new state go in one UPDATE."""
+    if attempts is None:
+        attempts = _attempts(tx, message_id)
+    aggregate(tx, message_id, f"accepted by {link}",
+              cols={"link": link, "attempts": attempts + 1, "error_code": None, "error_text": None})
 
 
 def segment_failed(tx: Tx, r: SegResult, *, retry_at: float | None, give_up: bool, duplicate_risk: bool) -> None:
@@ -277,31 +282,38 @@ def release(tx: Tx, message_id: int, reason: str) -> None:
     set_state(tx, message_id, MsgState.QUEUED, reason)
 
 
-def aggregate(tx: Tx, message_id: int, detail: str = "") -> str:
-    """One logical status from the segments: delivered when all are, undelivered when any is."""
+def aggregate(tx: Tx, message_id: int, detail: str = "", cols: dict[str, Any] | None = None) -> str:
+    """One logical status from the segments: delivered when all are, undelivered when any is.
+    ``cols`` are written with it whether or not the state changes."""
     current, joined = tx.db.execute(
         "SELECT m.state, (SELECT group_concat(s.state) FROM segments s WHERE s.message_id = m.id)"
         " FROM messages m WHERE m.id = ?", (message_id,)).fetchone()
-    states = joined.split(",") if joined else []
-    if "failed" in states:
-        new = MsgState.FAILED.value
-    elif "undelivered" in states:
-        new = MsgState.UNDELIVERED.value
-    elif states and all(s == "delivered" for s in states):
-        new = MsgState.DELIVERED.value
-    elif states and all(s in ("sent", "delivered") for s in states):
-        new = MsgState.SENT.value
-    else:
+    new = _aggregate_state(joined.split(",") if joined else [])
+    if new is None or new == current:
+        if cols:
+            sets = ", ".join(f"{k} = ?" for k in cols)
+            tx.db.execute(f"UPDATE messages SET {sets} WHERE id = ?", (*cols.values(), message_id))
         return current
-    if new != current:
-        extra: dict[str, Any] = {}
-        if new == MsgState.UNDELIVERED.value:
-            row = tx.db.execute(
-                "SELECT receipt_stat, error_code FROM segments WHERE message_id = ? AND state = 'undelivered'"
-                " LIMIT 1", (message_id,)).fetchone()
-            extra = {"error_code": row["error_code"], "error_text": f"receipt {row['receipt_stat']}"}
-        set_state(tx, message_id, new, detail, **extra)
+    extra: dict[str, Any] = dict(cols or {})
+    if new == MsgState.UNDELIVERED.value:
+        row = tx.db.execute(
+            "SELECT receipt_stat, error_code FROM segments WHERE message_id = ? AND state = 'undelivered'"
+            " LIMIT 1", (message_id,)).fetchone()
+        extra.update(error_code=row["error_code"], error_text=f"receipt {row['receipt_stat']}")
+    set_state(tx, message_id, new, detail, **extra)
     return new
+
+
+def _aggregate_state(states: list[str]) -> str | None:
+    if "failed" in states:
+        return MsgState.FAILED.value
+    if "undelivered" in states:
+        return MsgState.UNDELIVERED.value
+    if states and all(s == "delivered" for s in states):
+        return MsgState.DELIVERED.value
+    if states and all(s in ("sent", "delivered") for s in states):
+        return MsgState.SENT.value
+    return None
 
 
 # ---- receipts -------------------------------------------------------------------------------
@@ -313,41 +325,50 @@ def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | Non
                    recipient: str | None, raw: str, alt_ids: tuple[str, ...] = ()) -> int | None:
     """Store a receipt and apply it to its segment if one matches. Returns the message id or None
     (kept as unmatched: a later submit result with that id will claim it)."""
+    seg = _match(tx, link, (carrier_id, *alt_ids), recipient)
     cur = tx.db.execute(
-        "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at, raw)"
-        " VALUES (?,?,?,?,?,?,?,?,?)",
-        (link, carrier_id, "|".join(alt_ids), recipient, stat, err, done_at, tx.now, raw),
+        "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at, raw,"
+        " segment_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (link, carrier_id, "|".join(alt_ids), recipient, stat, err, done_at, tx.now, raw,
+         None if seg is None else seg["id"]),
     )
-    rc = {"id": cur.lastrowid, "link": link, "carrier_id": carrier_id, "stat": stat, "err": err,
-          "done_at": done_at}
-    seg_id = _match(tx, link, (carrier_id, *alt_ids), recipient)
-    if seg_id is None:
+    if seg is None:
         tx.db.executemany("INSERT INTO unmatched_ids(carrier_id, receipt_id) VALUES (?, ?)",
                           [(i, cur.lastrowid) for i in dict.fromkeys((carrier_id, *alt_ids))])
         tx.emit("receipt", matched=False, link=link, carrier_id=carrier_id, stat=stat, err=err)
         return None
-    return _apply_receipt_to(tx, rc, seg_id)
+    rc = {"id": cur.lastrowid, "link": link, "carrier_id": carrier_id, "stat": stat, "err": err,
+          "done_at": done_at}
+    return _apply(tx, rc, seg)
 
 
-def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> int | None:
-    qs = ",".join("?" * len(ids))
-    rows = tx.db.execute(
-        f"""SELECT s.id, s.link, s.submitted_at, m.recipient FROM segments s JOIN messages m ON m.id = s.message_id
-            WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DESC""",
-        (*ids, tx.now - MATCH_WINDOW_S),
-    ).fetchall()
+_MATCH_SQL = """SELECT s.id, s.link, s.submitted_at, s.message_id, s.idx, s.state, m.recipient, m.segments,
+       m.state AS message_state
+FROM segments s JOIN messages m ON m.id = s.message_id
+WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DESC"""
+
+
+def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> sqlite3.Row | None:
+    rows = tx.db.execute(_MATCH_SQL.format(qs=",".join("?" * len(ids))),
+                         (*ids, tx.now - MATCH_WINDOW_S)).fetchall()
     if recipient is not None:   # modems: TP-MR wraps at 256, so the recipient must agree too
         rows = [r for r in rows if r["recipient"] == recipient]
     same_link = [r for r in rows if r["link"] == link]
     if same_link:
-        return same_link[0]["id"]
-    return rows[0]["id"] if len(rows) == 1 else None
+        return same_link[0]
+    return rows[0] if len(rows) == 1 else None
 
 
 def _apply_receipt_to(tx: Tx, rc: dict[str, Any], segment_id: int) -> int:
+    """A receipt kept as unmatched finds its segment (the submit result came after it)."""
     tx.db.execute("UPDATE receipts SET segment_id = ? WHERE id = ?", (segment_id, rc["id"]))
-    seg = tx.db.execute("SELECT message_id, idx, state, submitted_at FROM segments WHERE id = ?",
-                        (segment_id,)).fetchone()
+    seg = tx.db.execute(
+        "SELECT s.id, s.submitted_at, s.message_id, s.idx, s.state, m.segments, m.state AS message_state"
+        " FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.id = ?", (segment_id,)).fetchone()
+    return _apply(tx, rc, seg)
+
+
+def _apply(tx: Tx, rc: dict[str, Any], seg: sqlite3.Row) -> int:
     stat = rc["stat"]
     try:
         rstat = ReceiptStat(stat)
@@ -359,18 +380,29 @@ def _apply_receipt_to(tx: Tx, rc: dict[str, Any], segment_id: int) -> int:
         new_state = "undelivered"
     else:
         new_state = None   # ENROUTE / ACCEPTD: intermediate, keep "sent"
+    err = rc["err"] if new_state == "undelivered" else None
     if new_state and seg["state"] in ("sent", "sending", "delivered", "undelivered"):
         tx.db.execute(
             "UPDATE segments SET state = ?, receipt_stat = ?, done_at = ?, error_code = ? WHERE id = ?",
-            (new_state, stat, rc["done_at"] or tx.now, rc["err"] if new_state == "undelivered" else None, segment_id),
+            (new_state, stat, rc["done_at"] or tx.now, err, seg["id"]),
         )
     else:
-        tx.db.execute("UPDATE segments SET receipt_stat = ? WHERE id = ?", (stat, segment_id))
+        new_state = None
+        tx.db.execute("UPDATE segments SET receipt_stat = ? WHERE id = ?", (stat, seg["id"]))
+    message_id = seg["message_id"]
     latency = tx.now - seg["submitted_at"] if seg["submitted_at"] else None
-    tx.emit("receipt", matched=True, message_id=seg["message_id"], segment=seg["idx"], stat=stat,
+    tx.emit("receipt", matched=True, message_id=message_id, segment=seg["idx"], stat=stat,
             err=rc["err"], link=rc["link"], carrier_id=rc["carrier_id"], latency_s=latency)
-    aggregate(tx, seg["message_id"], f"receipt {stat}")
-    return seg["message_id"]
+    detail = f"receipt {stat}"
+    if seg["segments"] == 1:
+        # One segment: its state is the message's (as aggregate() would conclude, without asking).
+        if new_state is not None and seg["message_state"] in ("sent", "delivered", "undelivered"):
+            if new_state != seg["message_state"]:
+                extra = {"error_code": err, "error_text": f"receipt {stat}"} if new_state == "undelivered" else {}
+                set_state(tx, message_id, new_state, detail, **extra)
+            return message_id
+    aggregate(tx, message_id, detail)
+    return message_id
 
 
 # ---- crash recovery -------------------------------------------------------------------------

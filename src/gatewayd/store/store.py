@@ -84,6 +84,9 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA cache_size=-32000")
+    # Statements that fire triggers, and every savepoint, keep a statement journal; on disk that is
+    # a temp file per statement (it cost ~40 µs of each state change, measured).
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
