@@ -34,6 +34,7 @@ from gatewayd.links.smpp import codec, message  # noqa: E402
 from gatewayd.models import Encoding  # noqa: E402
 
 FROM = "+14155550100"
+DAEMON = [str(BIN / "gatewayd")]     # a profiler can wrap it (see /tmp-style harnesses)
 
 
 def start_smsc() -> tuple[subprocess.Popen, int]:
@@ -59,7 +60,7 @@ links = ["carrier"]
 rate = 1000000
 burst = 100000
 """)
-    proc = subprocess.Popen([str(BIN / "gatewayd"), "--config", str(tmp / "gw.toml"), "--state-dir",
+    proc = subprocess.Popen([*DAEMON, "--config", str(tmp / "gw.toml"), "--state-dir",
                              str(tmp / "state"), "--socket", str(tmp / "gw.sock"), "--log-level", "warning"],
                             stderr=open(tmp / "log", "ab"))
     sock = str(tmp / "gw.sock")

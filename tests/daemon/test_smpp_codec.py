@@ -336,3 +336,24 @@ def test_fuzz_session_reader_survives_any_well_framed_pdu(pdus):
             session.close("done")
 
     trio.run(main)
+
+
+_WORD = st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp")), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORD, min_size=7, max_size=7), st.one_of(st.none(), st.text(max_size=40)),
+       st.sampled_from([" ", "_"]), st.booleans())
+def test_standard_receipt_fast_path_reads_what_the_general_reader_reads(values, text, sep, upper):
+    keys = ["id", "sub", "dlvrd", f"submit{sep}date", f"done{sep}date", "stat", "err"]
+    if upper:
+        keys = [k.upper() for k in keys]
+    line = " ".join(f"{k}:{v}" for k, v in zip(keys, values)) + ("" if text is None else f" text:{text}")
+    assert receipt.parse_text(line) == receipt.parse_any(line)
+
+
+def test_id_readings_hex_and_decimal_both_ways():
+    assert receipt.normalise_id("0001A2B") == ("1a2b", ("6699",))
+    assert receipt.normalise_id("6699") == ("6699", ("1a2b", "26265"))
+    assert receipt.normalise_id("msg-7") == ("msg-7", ())
+    assert receipt.normalise_id("0") == ("0", ())

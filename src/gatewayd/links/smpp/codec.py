@@ -195,46 +195,59 @@ def _layout(name: str) -> _Layout:
 
 # --- decoding ---------------------------------------------------------------------------------
 
+_UNSUPPORTED = frozenset(("outbind", "replace_sm", "replace_sm_resp", "cancel_sm", "cancel_sm_resp",
+                          "submit_multi", "submit_multi_resp"))
+
+
 def decode(raw: bytes) -> Pdu:
     """Decode one framed PDU; raise :class:`DecodeError` (with its sequence) if it is unusable."""
     length, command_id, status, sequence = HEADER.unpack_from(raw)
     name = COMMAND_NAMES.get(command_id)
-    if name is None or name in ("outbind", "replace_sm", "replace_sm_resp", "cancel_sm", "cancel_sm_resp",
-                                "submit_multi", "submit_multi_resp"):
+    if name is None or name in _UNSUPPORTED:
         raise DecodeError(f"unsupported command_id 0x{command_id:08X}", command_id=command_id, sequence=sequence)
     if length != len(raw):
         raise DecodeError("command_length does not match", command_id=command_id, sequence=sequence,
                           status=RINVCMDLEN)
     pdu = Pdu(name, sequence, status)
+    if length == 16:
+        return pdu   # header only: enquire_link, unbind, generic_nack, error responses
     body = raw[16:]
+    n = len(body)
     layout = _layout(name)
     fields = layout.mandatory
+    last = len(fields) - 1
+    params = pdu.params
     pos = 0
     try:
         for i, f in enumerate(fields):
-            fname, kind, size = f.name, f.kind, f.size
-            if pos >= len(body):
+            if pos >= n:
                 break  # error responses often carry no body at all
+            kind = f.kind
             if kind == "int":
-                if pos + size > len(body):
-                    raise ValueError(f"{fname} truncated")
-                pdu.params[fname] = int.from_bytes(body[pos:pos + size], "big")
+                size = f.size
+                if size == 1:
+                    params[f.name] = body[pos]
+                else:
+                    if pos + size > n:
+                        raise ValueError(f"{f.name} truncated")
+                    params[f.name] = int.from_bytes(body[pos:pos + size], "big")
                 pos += size
             elif kind == "str":
                 end = body.find(b"\0", pos)
                 if end < 0:
-                    if i != len(fields) - 1:
-                        raise ValueError(f"{fname} has no NUL terminator")
-                    end = len(body)  # a last C-string without its NUL (seen in submit_sm_resp)
-                pdu.params[fname] = body[pos:end].decode("latin-1")
-                pos = min(end + 1, len(body))
+                    if i != last:
+                        raise ValueError(f"{f.name} has no NUL terminator")
+                    end = n  # a last C-string without its NUL (seen in submit_sm_resp)
+                params[f.name] = body[pos:end].decode("latin-1")
+                pos = end + 1 if end < n else n
             else:
-                n = pdu.params.get("sm_length", 0)
-                if pos + n > len(body):
-                    raise ValueError(f"{fname} truncated: sm_length {n}")
-                pdu.params[fname] = body[pos:pos + n]
-                pos += n
-        _decode_tlvs(pdu, body, pos, layout.optional)
+                size = params.get("sm_length", 0)
+                if pos + size > n:
+                    raise ValueError(f"{f.name} truncated: sm_length {size}")
+                params[f.name] = body[pos:pos + size]
+                pos += size
+        if pos < n:
+            _decode_tlvs(pdu, body, pos, layout.optional)
     except ValueError as exc:
         raise DecodeError(f"{name}: {exc}", command_id=command_id, sequence=sequence,
                           status=RINVCMDLEN) from None

@@ -50,12 +50,26 @@ _HEX = re.compile(r"[0-9a-f]+")
 _DEC = re.compile(r"[0-9]+")
 
 
+#: The appendix B layout exactly (any case, ``_`` or space in the dates): most receipts, one match.
+_STANDARD = re.compile(r"(?is)id:(\S*) sub:(\S*) dlvrd:(\S*) submit[ _]date:(\S*) done[ _]date:(\S*)"
+                       r" stat:(\S*) err:(\S*)(?: text:(.*))?")
+_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text")
+
+
 def parse_text(text: str) -> dict[str, str]:
     """``{"id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text"}`` as present.
 
     Keys are matched case-insensitively at word starts; ``text`` takes the rest of the string
     (it may itself contain colons). Unknown words are ignored.
     """
+    m = _STANDARD.fullmatch(text)
+    if m is not None:
+        return {k: v.strip() for k, v in zip(_STANDARD_KEYS, m.groups()) if v is not None}
+    return parse_any(text)
+
+
+def parse_any(text: str) -> dict[str, str]:
+    """The general reader behind :func:`parse_text`: keys in any order, spacing or case."""
     fields: dict[str, str] = {}
     matches = list(_KEY.finditer(text))
     for i, m in enumerate(matches):
@@ -112,13 +126,14 @@ def normalise_id(raw: str, fmt: str = "auto") -> tuple[str, tuple[str, ...]]:
         return (_strip(text), ()) if _HEX.fullmatch(text) else (text, ())
     if fmt == "dec":
         return (_strip(text), ()) if _DEC.fullmatch(text) else (text, ())
-    primary = _strip(text) if _HEX.fullmatch(text) else text
-    alts: list[str] = []
-    if _DEC.fullmatch(text):
-        alts.append(format(int(text), "x"))
-    if _HEX.fullmatch(text):
-        alts.append(str(int(text, 16)))
-    return primary, tuple(a for a in dict.fromkeys(alts) if a != primary)
+    if _HEX.fullmatch(text) is None:
+        return text, ()
+    primary = _strip(text)
+    as_dec = str(int(text, 16))
+    if not text.isdigit():
+        return primary, (as_dec,) if as_dec != primary else ()
+    as_hex = format(int(text), "x")
+    return primary, tuple(a for a in dict.fromkeys((as_hex, as_dec)) if a != primary)
 
 
 def is_receipt(pdu: Pdu) -> bool:
