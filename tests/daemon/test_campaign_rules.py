@@ -221,3 +221,10 @@ def test_a_failing_campaign_hook_never_undoes_the_carrier_answer(world, monkeypa
     world.carrier_accepts()
     assert [m["state"] for m in world.messages(campaign_id=c)] == ["sent"]
     assert "campaign hook failed" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus", "Europe", "../etc"])
+def test_a_time_zone_that_is_not_one_is_a_bad_request_not_a_crash(name):
+    from gatewayd.errors import BadRequest
+    with pytest.raises(BadRequest, match="unknown time zone"):
+        schedule.zone(name)

@@ -29,7 +29,7 @@ from ..phones import timezone_of
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):   # "Europe" is a directory of the tz data
         raise BadRequest(f"unknown time zone {name!r}", "bad_timezone") from None
 
 
