@@ -29,7 +29,7 @@ from ..views import Campaign, ContactList, Script
 from .base import ReportsWorkerErrors
 from .contacts import import_file, import_report
 from .wizard_review import review_text
-from .wizard_schedule import RecurrencePicker, VariantPicker
+from .wizard_schedule import RecurrencePicker, VariantPicker, check
 from .wizard_script import ScriptWriter
 
 STEPS = ["script", "contacts", "details", "schedule", "options", "review"]
@@ -134,6 +134,7 @@ class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
         self.query_one("#wz-progress").display = False
         self._show_step()
         self._show_when()
+        self.query_one(RecurrencePicker).set_tz(self.query_one("#wz-tz", Input).value.strip() or "UTC")
         self.load_choices()
 
     @work(exclusive=True, group="wz-choices", exit_on_error=False)
@@ -212,8 +213,11 @@ class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
 
     def _problem(self, pane: str) -> str | None:
         """What on ``pane`` the daemon would refuse; None when it may be left."""
-        if pane == "schedule" and self._mode() == "when-cron":
-            error = self.query_one(RecurrencePicker).error
+        if pane == "schedule":
+            tz = self.query_one("#wz-tz", Input).value.strip()
+            if tz and check("* * * * *", tz):
+                return f"Unknown time zone {tz!r}: use an IANA name such as Europe/Paris."
+            error = self.query_one(RecurrencePicker).error if self._mode() == "when-cron" else None
             return f"Recurring schedule: {error}." if error else None
         if pane == "options":
             got = self.query_one(VariantPicker).variants()

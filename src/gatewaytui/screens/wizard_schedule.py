@@ -77,7 +77,7 @@ def check(expr: str, tz: str) -> str | None:
         return "pick a frequency or type a cron expression"
     try:
         ZoneInfo(tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):   # "Europe" is a directory: OSError
         return f"unknown time zone {tz!r}"
     if not croniter.is_valid(expr):
         return f"{expr!r} is not a cron expression (minute hour day month weekday)"
@@ -236,7 +236,7 @@ class VariantPicker(Vertical):
 
     @property
     def rows(self) -> list[VariantRow]:
-        return list(self.query(VariantRow))
+        return [r for r in self.query(VariantRow) if not r.has_class("-removed")]
 
     @property
     def choices(self) -> list[str]:
@@ -269,8 +269,9 @@ class VariantPicker(Vertical):
             return False
         focused = self.screen.focused
         target = next((r for r in rows if focused is not None and r in focused.ancestors_with_self), rows[-1])
+        target.add_class("-removed")   # out of rows() at once: removal finishes later
         target.remove()
-        self.call_after_refresh(self.summarise)
+        self.summarise()
         return True
 
     @on(Select.Changed)

@@ -141,7 +141,7 @@ class ScriptWriter(Vertical):
 
     @property
     def editors(self) -> list[StepEditor]:
-        return list(self.query(StepEditor))
+        return [e for e in self.query(StepEditor) if not e.has_class("-removed")]
 
     def add_step(self, focus: bool = True) -> StepEditor:
         self._serial += 1
@@ -161,9 +161,10 @@ class ScriptWriter(Vertical):
         focused = self.screen.focused
         target = next((e for e in editors if focused is not None and e in focused.ancestors_with_self), editors[-1])
         index = editors.index(target)
+        target.add_class("-removed")   # out of editors() at once: removal finishes later
         target.remove()
-        rest = [e for e in editors if e is not target]
-        self.call_after_refresh(self._renumber)
+        rest = self.editors
+        self._renumber()
         rest[min(index, len(rest) - 1)].query_one(".step-text").focus()
         return None
 
