@@ -275,3 +275,29 @@ def test_next_runs_follow_the_campaign_zone_across_dst():
     runs = next_runs("0 9 * * *", "Europe/Paris", dt.datetime(2024, 3, 30, 12, tzinfo=dt.timezone.utc).timestamp())
     assert [r.strftime("%m-%d %H:%M %z") for r in runs] == ["03-31 09:00 +0200", "04-01 09:00 +0200",
                                                             "04-02 09:00 +0200"]
+
+
+@pytest.mark.asyncio
+async def test_editing_a_draft_shows_its_variants_and_schedule_in_the_pickers():
+    client = CampaignClient()
+    client.scripts += PROMOS
+    client.campaigns[3].update(variants=[{"script_id": 3, "weight": 25.0}], cron="0 18 * * 0,5", tz="Europe/Paris",
+                               script="welcome")
+    app = make_app(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.status is not None and app.identity is not None)
+        await pilot.press("c", "right_square_bracket", "right_square_bracket")
+        await until(pilot, lambda: app.screen.tab == "draft" and app.screen.rows["draft"], what="drafts")
+        app.screen.query_one("#t-draft").focus()
+        await pilot.press("e")
+        await until(pilot, lambda: type(app.screen).__name__ == "WizardScreen")
+        wz = app.screen
+        await until(pilot, lambda: "welcome 75% · promo-c 25%" in str(wz.query_one("#wz-ab-summary").render()),
+                    what="variant row from the campaign")
+        assert wz.query_one("#wz-rec-freq", Select).value == "weekly"
+        assert [c.id for c in wz.query("#wz-rec-days Checkbox") if c.value] == ["wz-rec-fri", "wz-rec-sun"]
+        assert "Fri 2023-11-17 18:00 Europe/Paris" in str(wz.query_one("#wz-next-runs").render())
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: client.sent("campaign_action"), what="edit then launch")
+        f = client.sent("campaign_edit")[0].fields
+        assert (f.cron, f.tz, f.variants) == ("0 18 * * 0,5", "Europe/Paris", [{"script": "promo-c", "weight": 25.0}])
