@@ -8,6 +8,7 @@ connection changes into the stream, make ops fail with a code, and read back the
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any, Callable
 
@@ -302,9 +303,17 @@ class CampaignClient(FakeClient):
                 for c in self.contacts if c["id"] > req.after_id][: req.limit]
 
     def op_script_preview(self, req: P.ScriptPreview) -> dict:
+        """Renders the asked step of the named script for the contact (fields and built-ins)."""
         c = next(c for c in self.contacts if c["phone"] == req.contact)
-        return {"text": f"Hi {c['first_name']}!", "missing_field": None, "encoding": "gsm7", "segments": 1,
-                "units": 6, "cost": 0.0075, "phone": c["phone"]}
+        script = next((s for s in self.scripts if req.script in (s["name"], str(s["id"]))), self.scripts[0])
+        if not 1 <= req.step <= len(script["steps"]):
+            raise RequestError("bad_request", f"step must be between 1 and {len(script['steps'])}")
+        values = {**c["fields"], "first_name": c["first_name"], "last_name": c["last_name"], "phone": c["phone"]}
+        text = re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))),
+                      script["steps"][req.step - 1]["text"])
+        info = analyse(text)
+        return {"text": text, "missing_field": None, "encoding": info.encoding.value, "segments": info.segments,
+                "units": info.units, "cost": round(info.segments * 0.0075, 6), "phone": c["phone"]}
 
     def op_script_list(self, req) -> list[dict]:
         return self.scripts

@@ -161,3 +161,35 @@ def test_wizard_review(snap_compare):
         await until(pilot, lambda: "Preview for" in str(wz.query_one("#wz-review").render()))
         await pilot.pause(0.2)
     assert snap_compare(campaign_app(), terminal_size=(80, 24), run_before=run)
+
+
+def test_wizard_two_step_script(snap_compare):
+    async def run(pilot):
+        from textual.widgets import Select
+
+        await goto("c", "w", screen="WizardScreen")(pilot)
+        wz = pilot.app.screen
+        await until(pilot, lambda: wz.scripts)
+        wz.query_one("#wz-script", Select).value = "__new__"
+        await pilot.pause()
+        wz.query_one("#wz-script-name").value = "follow-up"
+        wz.query_one(".step-text").text = "Hi {first_name}, coming to {city}?"
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: len(wz.query(".step-text")) == 2 and pilot.app.focused.has_class("step-text"))
+        await pilot.press(*"Still on?")
+        pilot.app.focused.cursor_blink = False
+        await pilot.pause(0.2)
+    assert snap_compare(campaign_app(), terminal_size=(80, 24), run_before=run)
+
+
+def test_wizard_weekly_schedule(snap_compare):
+    async def run(pilot):
+        await goto("c", "w", screen="WizardScreen")(pilot)
+        wz = pilot.app.screen
+        await until(pilot, lambda: wz.scripts)
+        for _ in range(3):
+            await pilot.press("ctrl+n")
+        await pilot.press("down", "down", "enter", "tab", "tab", "tab", "tab", "tab", "tab", "space")
+        await until(pilot, lambda: wz.query_one("#wz-cron").value == "0 9 * * 1,3")
+        await pilot.pause(0.2)
+    assert snap_compare(campaign_app(), terminal_size=(80, 24), run_before=run)

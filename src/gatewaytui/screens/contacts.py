@@ -13,6 +13,7 @@ import csv
 import os
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,13 +24,53 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 from gatewayd import protocol as P
 from gatewayd.models import Role
 
-from ..views import Contact, ContactList, Suppression
+from ..views import Contact, ContactList, ImportResult, Suppression
 from ..widgets.format import zoned
 from .base import GatewayScreen, ReportsWorkerErrors
 from .modals import ConfirmScreen
-from .wizard import import_file, import_report
 
 PAGE = 100
+CHUNK = 1000
+
+
+def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
+    with open(Path(path).expanduser(), newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError("the file is empty")
+    return rows[0], rows[1:]
+
+
+async def import_file(app, path: str, list_name: str, bar: ProgressBar) -> ImportResult | None:
+    """Import a CSV in chunks of ``CHUNK`` rows, advancing ``bar``; None when it could not run."""
+    try:
+        header, rows = read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        app.notify(f"Cannot read {path}: {exc}", title="Import failed", severity="error")
+        return None
+    bar.update(total=max(1, len(rows)), progress=0)
+    total = ImportResult()
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        res = await app.call(P.ContactsImport(list_name=list_name, header=header, rows=chunk, first_row=start + 2),
+                             ImportResult)
+        if res is None:
+            return None
+        total.imported += res.imported
+        total.merged += res.merged
+        total.invalid.extend(res.invalid)
+        bar.advance(len(chunk))
+    return total
+
+
+def import_report(list_name: str, total: ImportResult) -> Text:
+    report = Text(f"{list_name}: {total.imported} imported, {total.merged} merged, "
+                  f"{len(total.invalid)} invalid", style="bold")
+    for bad in total.invalid[:20]:
+        report.append(f"\n  row {bad.get('row')}: {bad.get('reason')}", style="red")
+    if len(total.invalid) > 20:
+        report.append(f"\n  … and {len(total.invalid) - 20} more")
+    return report
 
 
 class ImportScreen(ReportsWorkerErrors, ModalScreen[str | None]):
