@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok ({len(cfg.links)} link(s), {len(cfg.numbers)} number(s))")
         return 0
     log_mod.setup(args.log_level or cfg.log_level)
+    # The store's writer thread and the event loop share the GIL. At the default 5 ms, every socket
+    # call of the loop could wait that long for the writer to let go; 1 ms measured ~7% more
+    # messages/s and ~6% less CPU per message in bench/smpp_throughput.py.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         trio.run(_run, cfg, load)
     except GatewayError as exc:
