@@ -77,7 +77,7 @@ def test_help(snap_compare):
 
 
 def campaign_app(**kw) -> GatewayApp:
-    from fake_client import CampaignClient
+    from fake_campaigns import CampaignClient
 
     return GatewayApp(CampaignClient(**kw), tick_s=0.05, status_every_s=3600, clock=lambda: T0)
 
