@@ -13,6 +13,7 @@ import msgspec
 from fake_client import T0, FakeClient
 
 from gatewayd import protocol as P
+from gatewayd.models import Role
 
 def campaign(cid: int, name: str, status: str, **kw: Any) -> dict:
     actions = {"draft": ["view", "edit", "clone", "launch", "archive"],
@@ -70,6 +71,8 @@ class CampaignClient(FakeClient):
                   P.ThreadItem(direction="in", id=20 + cid, at=T0 + 60, text=f"reply from {c.first_name}",
                                status="received")]
             for cid, c in self.conversations.items()}
+        self.assignees = [P.AssigneeView(user=u, role=Role(r), offices=["main"]) for u, r in
+                          (("alice", "agent"), ("bob", "agent"), ("ops", "admin"))]
         self.threads[2].insert(0, P.ThreadItem(direction="out", id=99, at=T0 - 60, text="first try",
                                                status="undelivered", error_code="0x0b",
                                                error_text="unknown subscriber"))
@@ -217,6 +220,9 @@ class CampaignClient(FakeClient):
 
     def op_inbox_assign(self, req: P.InboxAssign) -> dict:
         return self._conv(req.conversation_id, assignee=req.user)
+
+    def op_inbox_assignees(self, req: P.InboxAssignees) -> list[P.AssigneeView]:
+        return self.assignees
 
     def op_inbox_operated_by(self, req: P.InboxOperatedBy) -> dict:
         return self._conv(req.conversation_id, operated_by=req.operated_by)
