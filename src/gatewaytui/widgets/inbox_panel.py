@@ -345,8 +345,8 @@ class InboxPanel(ReportsWorkerErrors, Widget):
         def done(picked: Picked | None) -> None:
             if picked is not None and picked.value != c.assignee:
                 user = picked.value
-                self._change(P.InboxAssign(conversation_id=c.id, user=user),
-                             "Unassigned." if user is None else "Assigned to you." if user == me else f"Assigned to {user}.")
+                said = "Unassigned." if user is None else "Assigned to you." if user == me else f"Assigned to {user}."
+                self._change(P.InboxAssign(conversation_id=c.id, user=user), said)
 
         who = f"{c.first_name} {c.last_name}".strip() or c.phone
         self.app.push_screen(PickScreen(f"Assign the conversation with {who} to…", choices, start=start), done)
