@@ -84,13 +84,18 @@ class CampaignClient(FakeClient):
             rows = [c for c in rows if req.search.lower() in c["name"].lower()]
         if req.tag:
             rows = [c for c in rows if req.tag in c["tags"]]
-        return sorted(rows, key=lambda c: -c["updated_at"])
+        return sorted((self._row(c) for c in rows), key=lambda c: -c["updated_at"])
+
+    def _row(self, c: dict) -> dict:
+        """What campaign_list sends per row: the list's name and, for drafts, the readiness."""
+        names = {x["id"]: x["name"] for x in self.lists_}
+        row = dict(c, list=names.get(c["list_id"]))
+        if c["status"] == "draft":
+            row["not_ready"] = self.not_ready.get(c["id"], [])
+        return row
 
     def op_campaign_show(self, req: P.CampaignShow) -> dict:
-        c = dict(self.campaigns[req.campaign_id], list="vip", script="welcome", recipients={"done": 2, "pending": 1})
-        if c["status"] == "draft":
-            c["not_ready"] = self.not_ready.get(req.campaign_id, [])
-        return c
+        return dict(self._row(self.campaigns[req.campaign_id]), script="welcome", recipients={"done": 2, "pending": 1})
 
     def op_campaign_action(self, req: P.CampaignAction) -> dict:
         c = self.campaigns[req.campaign_id]
