@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -50,6 +51,8 @@ class Connection:
 
 
 StreamItem = P.Event | Connection
+#: Opens a fresh connected socket to the daemon (see :class:`SocketClient`'s ``connect``).
+Connector = Callable[[], Awaitable[socket.socket]]
 
 
 class Client(Protocol):
@@ -73,10 +76,18 @@ _event_decoder = msgspec.json.Decoder(P.base.EventLine)
 
 
 class SocketClient:
-    """Requests over one lazily (re)opened connection; events over :meth:`stream`."""
+    """Requests over one lazily (re)opened connection; events over :meth:`stream`.
 
-    def __init__(self, path: str, *, backoff: tuple[float, float] = (0.2, 3.0)) -> None:
+    ``connect``, when given, supplies each new connection instead of dialling ``path`` (which then
+    only names the daemon in messages). The daemon knows a peer by the credentials of the process
+    that connected, so this is how a socket connected by someone else (another user, a socket
+    activation) is used; it is called again on every reconnect.
+    """
+
+    def __init__(self, path: str, *, backoff: tuple[float, float] = (0.2, 3.0),
+                 connect: Connector | None = None) -> None:
         self.path = path
+        self._connect = connect
         self.cursor: int | None = None
         self._backoff = backoff
         self._lock = asyncio.Lock()
@@ -85,6 +96,8 @@ class SocketClient:
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
+            if self._connect is not None:
+                return await asyncio.open_unix_connection(sock=await self._connect(), limit=P.MAX_LINE * 2)
             return await asyncio.open_unix_connection(self.path, limit=P.MAX_LINE * 2)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise RequestError("unavailable", f"gatewayd is not running at {self.path}") from exc

@@ -104,6 +104,44 @@ async def test_launch_is_refused_with_every_reason(tmp_path):
         assert r["error"]["code"] == "unknown_number"
 
 
+async def test_list_rows_carry_the_list_name_and_draft_readiness_in_a_fixed_number_of_queries(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await c.call("contacts_import", list="L", header=HEADER, rows=people(3))
+        await c.call("script_create", name="needs", steps=[{"text": "Hi {first_name} of {city}"}])
+        good = await c.call("campaign_create", fields={"name": "good", "script": "needs", "list": "L",
+                                                       "number": NUMBER, "defaults": {"city": "town"}})
+        bad = await c.call("campaign_create", fields={"name": "bad", "script": "needs", "list": "L", "number": NUMBER})
+        bare = await c.call("campaign_create", fields={"name": "bare"})
+        sent = await c.call("campaign_create", fields={"name": "sent", "script": "needs", "list": "L",
+                                                       "number": NUMBER, "defaults": {"city": "x"}}, launch=True)
+
+        statements: list[str] = []     # the reader's, minus the daemon's own background reads
+        gw.store.reader.set_trace_callback(
+            lambda sql: statements.append(sql) if any(t in sql for t in ("lists", "scripts", "list_members")) else None)
+        try:
+            rows = {r["name"]: r for r in await c.call("campaign_list")}
+            first = len(statements)
+            for i in range(5):      # five more drafts with the same needs: no more queries
+                await c.call("campaign_create", fields={"name": f"more{i}", "script": "needs", "list": "L",
+                                                        "number": NUMBER})
+            statements.clear()
+            assert len(await c.call("campaign_list")) == 9
+            assert 0 < len(statements) == first <= 5, statements
+        finally:
+            gw.store.reader.set_trace_callback(None)
+
+        assert {n: r["list"] for n, r in rows.items()} == {"good": "L", "bad": "L", "bare": None, "sent": "L"}
+        assert rows["good"]["not_ready"] == []
+        assert rows["bad"]["not_ready"] == ["field {city} is empty for 2 contact(s): +14155552000, +14155552002"
+                                            " (fix the list or give a default)"]
+        assert rows["bare"]["not_ready"] == ["no script chosen", "no contact list chosen", "no number chosen"]
+        assert "not_ready" not in rows["sent"]                 # readiness is a draft's question
+        for d in (good, bad, bare):                            # the same verdict as campaign_show's
+            assert (await c.call("campaign_show", campaign_id=d["id"]))["not_ready"] == rows[d["name"]]["not_ready"]
+        assert sent["id"] == rows["sent"]["id"]
+
+
 async def test_lifecycle_actions_follow_the_status_table(tmp_path):
     async with running(make_cfg(tmp_path)) as gw:
         c = await AsyncClient.connect(gw.socket_path)

@@ -44,6 +44,11 @@ async def test_every_inbox_subcommand_through_the_socket(tmp_path, capsys):
             code, out, _ = await _ctl(gw, capsys, "--json", "inbox", "list", "--tag", "unsure")
             assert len(json.loads(out)["items"]) == 1
             assert "tags: -" in (await _ctl(gw, capsys, "inbox", "untag", cid_s, "unsure"))[1]
+            code, out, _ = await _ctl(gw, capsys, "inbox", "assignees")
+            assert code == 0 and out.split("\n")[0].split() == ["USER", "ROLE", "OFFICES"]
+            assert ["lim", "agent", "(limited)", "main"] in [line.split() for line in out.splitlines()]
+            code, out, _ = await _ctl(gw, capsys, "--json", "inbox", "assignees")
+            assert "vic" not in [r["user"] for r in json.loads(out)]
             assert "assignee alice" in (await _ctl(gw, capsys, "inbox", "assign", cid_s, "alice"))[1]
             assert "operated by agent" in (await _ctl(gw, capsys, "inbox", "operated-by", cid_s, "agent"))[1]
             assert f"conversation {conv}: agent," in (await _ctl(gw, capsys, "inbox", "attention", cid_s, "off"))[1]

@@ -147,6 +147,29 @@ async def test_assign_moves_into_a_personal_inbox(tmp_path):
         assert (await call(gw, "alice", "inbox_assign", conversation_id=conv["id"]))["assignee"] is None
 
 
+async def test_assignees_are_who_each_caller_may_assign_to(tmp_path):
+    async with gateway(tmp_path) as gw:
+        rows = await call(gw, "root", "inbox_assignees")
+        assert [(a["user"], a["role"], a["offices"], a["limited"]) for a in rows] == [
+            ("alice", "agent", ["main"], False), ("bob", "agent", ["north"], False), ("carol", "agent", [], False),
+            ("lim", "agent", ["main"], True), ("root", "admin", [], False)]       # no viewer (vic)
+        # non-admins: only people sharing an office; a limited user only themselves
+        assert [a["user"] for a in await call(gw, "alice", "inbox_assignees")] == ["alice", "lim"]
+        assert [a["user"] for a in await call(gw, "bob", "inbox_assignees")] == ["bob"]
+        assert [a["user"] for a in await call(gw, "lim", "inbox_assignees")] == ["lim"]
+        assert [a["user"] for a in await call(gw, "vic", "inbox_assignees")] == ["alice", "lim"]
+        # everyone listed is accepted by inbox_assign, including root who is admin without being named
+        conv = await _conv(gw)
+        for a in rows:
+            assert (await call(gw, "root", "inbox_assign", conversation_id=conv["id"], user=a["user"]))["assignee"] \
+                == a["user"]
+        with pytest.raises(Refused) as e:
+            await call(gw, "root", "inbox_assign", conversation_id=conv["id"], user="vic")
+        assert e.value.code == "unknown_user"
+        # a read: no audit entries for listing
+        assert not await sql(gw, "SELECT op FROM audit WHERE op = 'inbox_assignees'")
+
+
 async def test_operator_opt_out_stops_replies(tmp_path):
     async with gateway(tmp_path) as gw:
         conv = await _conv(gw)

@@ -45,22 +45,33 @@ rate = 50
 burst = 50
 office = "main"
 
+[control]
+socket_mode = {socket_mode}
+
 [access]
-admins = []
-agents = []
-viewers = []
+{access}
 """
 
 
+
 class Daemon:
-    def __init__(self, reply_share: float = 0.0) -> None:
+    def __init__(self, reply_share: float = 0.0, *, access: str = "", socket_mode: int = 0o660,
+                 extra: str = "") -> None:
+        """``access`` is the body of ``[access]``; ``socket_mode`` and a traversable directory
+        (``open_to_others``) let another user connect; ``extra`` appends tables (more numbers)."""
         self.dir = Path(tempfile.mkdtemp(prefix="gwtui"))
         self.config = self.dir / "gatewayd.toml"
-        self.config.write_text(CONFIG.format(reply_share=reply_share))
+        self.config.write_text(CONFIG.format(reply_share=reply_share, access=access, socket_mode=oct(socket_mode))
+                               + extra)
         self.socket = str(self.dir / "s.sock")
         self.state = str(self.dir / "state")
         self.log = self.dir / "gatewayd.log"
         self.proc: subprocess.Popen | None = None
+
+    def open_to_others(self) -> "Daemon":
+        """Let other users reach the socket by path (search only: they cannot list the state)."""
+        os.chmod(self.dir, 0o711)
+        return self
 
     def start(self, timeout: float = 30.0) -> "Daemon":
         with open(self.log, "ab") as log:

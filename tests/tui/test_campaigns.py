@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fake_client import T0, CampaignClient
+from fake_campaigns import CampaignClient
+from fake_client import T0
 from helpers import cells, notes, until
 from textual.widgets import DataTable
 
@@ -45,6 +46,7 @@ async def test_active_tab_has_the_seed_columns_and_status_actions():
         assert labels[:8] == ["Title", "Office", "Phone Number", "Contact List", "Operated By", "Tags",
                               "Last updated", "Launched"]
         assert cells(table)[0][:6] == ["Spring sale", "main", "+14155550100", "vip", "Agent", "spring"]
+        assert not client.sent("lists")                   # the list's name comes with the row
         assert client.sent("campaign_list")[-1].status == ["processing", "sending", "paused", "suspended",
                                                              "finished", "stopped"]
         assert {"pause_resume", "stop_archive", "clone"} <= actions(app)
@@ -80,7 +82,6 @@ async def test_draft_launch_is_greyed_out_with_reasons_until_ready():
     app = app_for(client)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await open_tab(pilot, app, "draft")
-        await until(pilot, lambda: 3 in app.screen.readiness, what="readiness")
         await pilot.pause()
         info = str(app.screen.query_one("#camp-info").render())
         assert "Launch disabled: no contact list chosen; no number chosen" in info
@@ -88,13 +89,17 @@ async def test_draft_launch_is_greyed_out_with_reasons_until_ready():
         assert "launch" not in actions(app) and {"edit", "archive", "clone"} <= actions(app)
         await pilot.press("L")
         assert not any(r.action == "launch" for r in client.sent("campaign_action"))
+        # the rows carry the readiness: no request per draft, no list lookup
+        assert not (client.sent("campaign_show") or client.sent("lists"))
         client.not_ready[3] = []
-        app.screen.readiness.clear()
-        app.screen._check_ready(3)
+        client.push("campaign.updated", id=3)      # e.g. edited elsewhere: the tab reloads
         await until(pilot, lambda: "launch" in actions(app), what="launch enabled")
+        assert cells(table)[0][-1] == "✔ ready"
+        assert "Launch disabled" not in str(app.screen.query_one("#camp-info").render())
         await pilot.press("L")
         await until(pilot, lambda: client.sent("campaign_action") and client.sent("campaign_action")[-1].action
                     == "launch", what="launch sent")
+        assert not client.sent("campaign_show")
 
 
 @pytest.mark.asyncio

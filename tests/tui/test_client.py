@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import tempfile
 from pathlib import Path
 
@@ -125,3 +126,37 @@ async def test_stream_keeps_retrying_while_daemon_is_down(sock_dir):
     assert [d.attempt for d in downs] == [1, 2, 3]
     assert "not running" in downs[0].detail
     assert srv.subscribes == [41]
+
+
+@pytest.mark.asyncio
+async def test_a_connector_supplies_every_connection_and_its_failures_are_readable(sock_dir):
+    srv = Server(str(sock_dir / "s.sock"))
+    srv.events_per_connection = [[1]]
+    await srv.start()
+    made: list[socket.socket] = []
+    broken = False
+
+    async def connect() -> socket.socket:
+        if broken:
+            raise ConnectionRefusedError("helper gone")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(srv.path)
+        made.append(s)
+        return s
+
+    client = SocketClient("gatewayd (handed over)", connect=connect)
+    try:
+        assert (await client.call(P.Hello(), P.Identity)).user == "ann"
+        async with asyncio.timeout(10):
+            async for item in client.stream(None):
+                if isinstance(item, P.Event):
+                    break
+        assert len(made) == 2                      # one for requests, one for the event stream
+        await client.close()
+        broken = True
+        with pytest.raises(RequestError) as err:
+            await client.call(P.Status())
+        assert err.value.code == "unavailable" and "gatewayd (handed over)" in err.value.message
+    finally:
+        await client.close()
+        await srv.stop()

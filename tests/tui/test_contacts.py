@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fake_client import CampaignClient
+from fake_campaigns import CampaignClient
 from helpers import cells, column, notes, until
 from textual.widgets import DataTable
 

@@ -118,7 +118,7 @@ async def test_error_reply_is_a_readable_notification():
 
 @pytest.mark.asyncio
 async def test_suspended_campaign_is_an_alert():
-    from fake_client import CampaignClient, campaign
+    from fake_campaigns import CampaignClient, campaign
 
     client = CampaignClient()
     client.campaigns[9] = campaign(9, "Flash sale", "suspended", status_reason="daily cap reached")

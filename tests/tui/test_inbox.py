@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fake_client import CampaignClient
+from fake_campaigns import CampaignClient
 from helpers import cells, notes, until
-from textual.widgets import DataTable
+from textual.widgets import DataTable, OptionList
 
 from gatewaytui.app import GatewayApp
 from gatewaytui.widgets.inbox_panel import InboxPanel
@@ -89,13 +89,10 @@ async def test_tag_assign_toggle_and_opt_out():
         await until(pilot, lambda: client.sent("inbox_tag"), what="tag")
         await until(pilot, lambda: "tags: vip" in thread(panel), what="tag shown")
         await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("enter")
         await until(pilot, lambda: client.sent("inbox_assign") and client.sent("inbox_assign")[0].user == "alice")
         await until(pilot, lambda: "assigned to alice" in thread(panel))
-        await pilot.press("A")
-        await until(pilot, lambda: type(app.screen).__name__ == "PromptScreen")
-        app.screen.query_one("Input").value = ""
-        await pilot.press(*"bob", "enter")
-        await until(pilot, lambda: client.sent("inbox_assign")[-1].user == "bob", what="assign to bob")
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: client.sent("inbox_attention") and client.sent("inbox_attention")[0].on is False)
         await pilot.press("b")
@@ -108,6 +105,42 @@ async def test_tag_assign_toggle_and_opt_out():
         await pilot.press("y")
         await until(pilot, lambda: client.sent("inbox_opt_out"), what="opt out")
         await until(pilot, lambda: "OPTED OUT" in thread(panel))
+
+
+def picker_rows(app) -> list[str]:
+    options = app.screen.query_one("#pick-list", OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+@pytest.mark.asyncio
+async def test_assign_picks_from_the_daemons_list_by_keyboard():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = await open_inbox(pilot, app)
+        panel.query_one("#ib-list").focus()
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen", what="picker")
+        assert client.sent("inbox_assignees")
+        assert picker_rows(app) == ["me (alice)  agent · main", "bob  agent · main", "ops  admin · main"]
+        await pilot.press("escape")                                    # Esc changes nothing
+        await until(pilot, lambda: type(app.screen).__name__ == "InboxScreen")
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen")
+        await pilot.press("down", "enter")                             # the second row: bob
+        await until(pilot, lambda: "assigned to bob" in thread(panel), what="assigned to bob")
+        assert client.sent("inbox_assign")[-1].user == "bob"
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen" and len(picker_rows(app)) == 4)
+        assert picker_rows(app)[1:] == ["bob  agent · main  (assigned)", "ops  admin · main", "Unassign (now bob)"]
+        await pilot.press(*"ops", "enter")                             # type to filter
+        await until(pilot, lambda: "assigned to ops" in thread(panel), what="assigned to ops")
+        await pilot.press("a")
+        await until(pilot, lambda: type(app.screen).__name__ == "PickScreen" and len(picker_rows(app)) == 4)
+        await pilot.press(*"unassign", "enter")
+        await until(pilot, lambda: client.sent("inbox_assign")[-1].user is None, what="unassigned")
+        await until(pilot, lambda: any("Unassigned." in n for n in notes(app)))
+        assert [r.user for r in client.sent("inbox_assign")] == ["bob", "ops", None]
 
 
 @pytest.mark.asyncio

@@ -77,7 +77,7 @@ def test_help(snap_compare):
 
 
 def campaign_app(**kw) -> GatewayApp:
-    from fake_client import CampaignClient
+    from fake_campaigns import CampaignClient
 
     return GatewayApp(CampaignClient(**kw), tick_s=0.05, status_every_s=3600, clock=lambda: T0)
 
@@ -102,7 +102,7 @@ def test_campaigns_scheduled_calendar(snap_compare):
 def test_campaigns_draft_not_ready(snap_compare):
     async def run(pilot):
         await goto("c", *tab_keys(2), screen="CampaignsScreen")(pilot)
-        await until(pilot, lambda: 3 in pilot.app.screen.readiness)
+        await until(pilot, lambda: pilot.app.screen.rows["draft"])
         await pilot.pause(0.2)
     assert snap_compare(campaign_app(), terminal_size=(80, 24), run_before=run)
 

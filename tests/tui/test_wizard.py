@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fake_client import T0, CampaignClient
+from fake_campaigns import CampaignClient
+from fake_client import T0
 from helpers import notes, until
 from textual.widgets import Select
 

@@ -26,7 +26,7 @@ from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Role
 from ..phones import normalise
 from ..store.store import Tx
-from . import lifecycle, schedule, scripts, steps
+from . import lifecycle, readiness, schedule, scripts, steps
 
 
 def _visible(who: Principal, row: sqlite3.Row) -> bool:
@@ -288,11 +288,16 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
     if bad:
         raise BadRequest(f"unknown status {bad[0]!r} (one of {', '.join(lifecycle.STATUSES)})")
     offices = None if who.role is Role.ADMIN else who.offices
-    rows = await gw.store.read(lambda db: lifecycle.search(
-        db, statuses=req.status, tag=req.tag, text=req.search, offices=offices,
-        created_by=who.user if who.limited and who.role is not Role.ADMIN else None,
-        limit=min(max(req.limit, 1), 1000)))
-    return [lifecycle.campaign_dict(r) for r in rows]
+
+    def q(db: sqlite3.Connection) -> list[dict]:
+        rows = lifecycle.search(db, statuses=req.status, tag=req.tag, text=req.search, offices=offices,
+                                created_by=who.user if who.limited and who.role is not Role.ADMIN else None,
+                                limit=min(max(req.limit, 1), 1000))
+        drafts = [r for r in rows if r["status"] == "draft"]
+        ready = readiness.check_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
+        return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]]} if r["id"] in ready else None) for r in rows]
+
+    return await gw.store.read(q)
 
 
 @handles(P.CampaignReport)

@@ -207,74 +207,20 @@ def search(db: sqlite3.Connection, *, statuses: list[str] | None = None, tag: st
     if created_by:
         where.append("c.created_by = ?")
         params.append(created_by)
-    return db.execute(f"SELECT c.* FROM campaigns c WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC, c.id DESC"
-                      " LIMIT ?", (*params, limit)).fetchall()
+    # the list's name comes along (as in campaign_show's "list"), so a listing needs no lookups
+    return db.execute(f"SELECT c.*, l.name AS list FROM campaigns c LEFT JOIN lists l ON l.id = c.list_id"
+                      f" WHERE {' AND '.join(where)} ORDER BY c.updated_at DESC, c.id DESC LIMIT ?",
+                      (*params, limit)).fetchall()
 
 
 # ---- launch ---------------------------------------------------------------------------------
 
 
 def readiness(db: sqlite3.Connection, row: sqlite3.Row, cfg, number_state) -> list[str]:
-    """Every reason the campaign cannot launch yet (empty when ready)."""
-    from . import schedule, scripts
+    """Every reason the campaign cannot launch yet (empty when ready); see :mod:`.readiness`."""
+    from .readiness import check
 
-    reasons: list[str] = []
-    script_ids: list[int] = []
-    if row["script_id"] is None:
-        reasons.append("no script chosen")
-    else:
-        script_ids.append(row["script_id"])
-    for i, v in enumerate(json.loads(row["variants"] or "[]"), 1):
-        if not db.execute("SELECT 1 FROM scripts WHERE id = ?", (v.get("script_id"),)).fetchone():
-            reasons.append(f"variant {i}: no script {v.get('script_id')!r}")
-        else:
-            script_ids.append(v["script_id"])
-    if sum(float(v.get("weight", 0)) for v in json.loads(row["variants"] or "[]")) > 100:
-        reasons.append("variant weights add up to more than 100")
-    needed: set[str] = set()
-    defaults = json.loads(row["defaults"] or "{}")
-    for sid in script_ids:
-        srow = db.execute("SELECT steps, defaults FROM scripts WHERE id = ?", (sid,)).fetchone()
-        if srow is None:
-            reasons.append(f"script {sid} does not exist")
-            continue
-        steps = json.loads(srow["steps"])
-        if not steps or not all(s.get("text", "").strip() for s in steps):
-            reasons.append(f"script {sid} has an empty step")
-        sdefaults = {**json.loads(srow["defaults"] or "{}"), **defaults}
-        needed |= {f for s in steps for f in scripts.placeholders(s.get("text", "")) if f not in sdefaults}
-    if row["list_id"] is None:
-        reasons.append("no contact list chosen")
-    else:
-        n = db.execute("SELECT count(*) FROM list_members WHERE list_id = ?", (row["list_id"],)).fetchone()[0]
-        if n == 0:
-            reasons.append("the contact list has no contacts")
-        for field in sorted(needed):
-            expr = (f"c.{field}" if field in scripts.BUILTIN_FIELDS
-                    else f"json_extract(c.fields, '$.\"{field}\"')")
-            q = (f"FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = ?"
-                 f" AND coalesce({expr}, '') = ''")
-            missing = db.execute(f"SELECT count(*) {q}", (row["list_id"],)).fetchone()[0]
-            if missing:
-                sample = [r[0] for r in db.execute(f"SELECT c.phone {q} LIMIT 10", (row["list_id"],))]
-                reasons.append(f"field {{{field}}} is empty for {missing} contact(s): {', '.join(sample)}"
-                               f"{' ...' if missing > len(sample) else ''} (fix the list or give a default)")
-    if not row["number"]:
-        reasons.append("no number chosen")
-    elif cfg.number(row["number"]) is None:
-        reasons.append(f"number {row['number']} is not configured")
-    else:
-        st = number_state(row["number"])
-        if not cfg.number(row["number"]).enabled or not st.get("enabled", True):
-            reasons.append(f"number {row['number']} is disabled")
-    try:
-        schedule.zone(row["tz"])
-        if row["cron"]:
-            schedule.check_cron(row["cron"])
-        schedule.check_quiet(row["quiet_start"], row["quiet_end"])
-    except BadRequest as exc:
-        reasons.append(exc.message)
-    return reasons
+    return check(db, row, cfg, number_state)
 
 
 def launch(tx: Tx, campaign_id: int, by: str | None, cfg, number_state) -> str:

@@ -65,3 +65,28 @@ def resolve(uid: int, access: AccessConfig) -> Principal | None:
     else:
         return None
     return Principal(name, uid, role, offices, limited)
+
+
+def assignees(access: AccessConfig, who: Principal) -> list[tuple[str, Role, tuple[str, ...], bool]]:
+    """``(user, role, offices, limited)`` of everyone ``who`` may assign conversations to.
+
+    The same rule ``inbox_assign`` applies: admins and agents named in ``[access]``, plus the
+    caller when they may operate conversations (root is an admin without being named). Non-admins
+    see only people sharing one of their offices, and only those shared offices (other offices'
+    names are not theirs to learn); a limited user may only take conversations, so sees only
+    themselves.
+    """
+    names = dict.fromkeys([*access.admins, *access.agents])
+    if who.can(Role.AGENT):
+        names.setdefault(who.user)
+    mine = set(who.offices)
+    out = []
+    for name in sorted(names):
+        role = who.role if name == who.user else (Role.ADMIN if name in access.admins else Role.AGENT)
+        offices = tuple(o for o, members in access.offices.items() if name in members)
+        if who.role is not Role.ADMIN:
+            if name != who.user and (who.limited or not mine.intersection(offices)):
+                continue
+            offices = tuple(o for o in offices if o in mine)
+        out.append((name, role, offices, name in access.limited))
+    return out

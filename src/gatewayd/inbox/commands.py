@@ -94,6 +94,12 @@ def cmd_opt_out(client: ctl.Client, args) -> None:
     ctl.emit(args, res, lambda r: print(f"conversation {r['conversation_id']}: contact opted out ({r['scope']})"))
 
 
+def cmd_assignees(client: ctl.Client, args) -> None:
+    ctl.emit(args, client.call("inbox_assignees"), lambda rows: ctl.table(
+        [[r["user"], r["role"] + (" (limited)" if r["limited"] else ""), ", ".join(r["offices"]) or "-"]
+         for r in rows], ["USER", "ROLE", "OFFICES"]))
+
+
 def cmd_keywords(client: ctl.Client, args) -> None:
     ctl.emit(args, client.call("inbox_keywords"), lambda rows: ctl.table(
         [[r["keyword"], r["number"] or "(all)", r["reply"][:50], r["created_by"] or "-"] for r in rows],
@@ -146,6 +152,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("id", type=int)
     s.add_argument("value", metavar="USER", nargs="?", help="omit to unassign")
     s.set_defaults(fn=_simple("inbox_assign", "user", _state))
+    inbox.add_parser("assignees", help="who you may assign conversations to").set_defaults(fn=cmd_assignees)
     s = inbox.add_parser("operated-by", help="who answers: an agent or the assistant")
     s.add_argument("id", type=int)
     s.add_argument("value", choices=["agent", "assistant"])

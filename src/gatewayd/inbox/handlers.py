@@ -8,7 +8,7 @@ record them in the audit log.
 from __future__ import annotations
 
 from .. import protocol as P
-from ..control.access import Principal
+from ..control.access import Principal, assignees
 from ..control.handlers import handles
 from ..errors import BadRequest, Conflict
 from ..models import Role
@@ -70,6 +70,12 @@ async def inbox_untag(gw, who: Principal, req: P.InboxUntag) -> dict:
 async def inbox_assign(gw, who: Principal, req: P.InboxAssign) -> P.ConversationView:
     await gw.store.run(triage.assign, who, req.conversation_id, req.user, gw.cfg)
     return await _view(gw, who, req.conversation_id)
+
+
+@handles(P.InboxAssignees)
+async def inbox_assignees(gw, who: Principal, req: P.InboxAssignees) -> list[P.AssigneeView]:
+    return [P.AssigneeView(user=u, role=r, offices=list(o), limited=lim)
+            for u, r, o, lim in assignees(gw.cfg.access, who)]
 
 
 @handles(P.InboxOperatedBy, Role.AGENT)

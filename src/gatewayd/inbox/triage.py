@@ -191,7 +191,8 @@ def untag(tx: Tx, who: Principal, conversation_id: int, tag_text: str) -> list[s
 
 def assign(tx: Tx, who: Principal, conversation_id: int, user: str | None, cfg: Config) -> None:
     row = _actor_row(tx, who, conversation_id)
-    if user is not None and user not in cfg.access.agents and user not in cfg.access.admins:
+    # the caller is assignable even when unnamed in [access] (root, the daemon's own user)
+    if user is not None and user != who.user and user not in cfg.access.agents and user not in cfg.access.admins:
         raise BadRequest(f"{user!r} is not an agent or admin in [access]: cannot take conversations", "unknown_user")
     if who.limited and user not in (None, who.user):
         raise GatewayError(f"{who.user} is a limited user: can only take conversations, not assign them",

@@ -159,7 +159,9 @@ class CampaignShow(Request, tag="campaign_show"):
 
 
 class CampaignList(Request, tag="campaign_list"):
-    """Search by name, filter by status(es) and tag; most recently updated first."""
+    """Search by name, filter by status(es) and tag; most recently updated first. Rows are
+    ``campaign_show``'s without recipient counts: with ``list`` (the contact list's name) and, for
+    drafts, ``not_ready`` (every reason it cannot launch; empty when it can)."""
 
     status: list[str] | None = None
     tag: str | None = None

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from ..models import Role
 from .base import Request
 
 Section = Literal["needs_attention", "agent", "assistant"]
@@ -66,6 +67,13 @@ class InboxAssign(Request, tag="inbox_assign"):
 
     conversation_id: int
     user: str | None = None
+
+
+class InboxAssignees(Request, tag="inbox_assignees"):
+    """Who the caller may assign conversations to, so clients offer a choice instead of a typed
+    name: admins and agents of ``[access]`` (viewers cannot operate conversations), only those
+    sharing an office with a non-admin caller, only the caller for a limited one. Returns a list
+    of :class:`AssigneeView`, by user name."""
 
 
 class InboxOperatedBy(Request, tag="inbox_operated_by"):
@@ -180,6 +188,13 @@ class ConversationDetail(msgspec.Struct):
     answers: list[AnswerView]
 
 
+class AssigneeView(msgspec.Struct, kw_only=True):
+    user: str
+    role: Role
+    offices: list[str]                   # for a non-admin caller, only the offices they share
+    limited: bool = False
+
+
 class AutoReplyView(msgspec.Struct, kw_only=True):
     keyword: str
     number: str | None
@@ -192,5 +207,5 @@ __all__ = [
     "InboxList", "InboxShow", "InboxReply", "InboxTag", "InboxUntag", "InboxAssign", "InboxOperatedBy",
     "InboxAttention", "InboxRead", "InboxOptOut", "ConversationView", "ThreadItem", "AnswerView",
     "ConversationPage", "ConversationDetail", "InboxKeywordSet", "InboxKeywordRemove", "InboxKeywords",
-    "AutoReplyView",
+    "AutoReplyView", "InboxAssignees", "AssigneeView",
 ]

@@ -2,7 +2,8 @@
 
 Each tab is one ``campaign_list`` query (search text and ``#tag`` in one box). The row under the
 cursor decides which actions are offered: the daemon sends each campaign's allowed ``actions``,
-and drafts are asked for their readiness so Launch is greyed out *with the reasons* shown. The
+its contact list's name and, for a draft, why it cannot launch yet (``not_ready``), so Launch is
+greyed out *with the reasons* shown and a tab costs one request however many drafts it has. The
 Scheduled tab has a month calendar with a count per day (and a table view); a day can start the
 wizard with its date filled in. Live campaign events mark the tab stale; it reloads at most once
 a second.
@@ -22,7 +23,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from gatewayd import protocol as P
 from gatewayd.models import Role
 
-from ..views import TAB_STATUSES, Campaign, ContactList
+from ..views import TAB_STATUSES, Campaign
 from ..widgets.calendar import MonthCalendar
 from ..widgets.format import campaign_status, clip, zoned
 from .base import GatewayScreen
@@ -73,8 +74,6 @@ class CampaignsScreen(GatewayScreen):
         super().__init__()
         self.rows: dict[str, list[Campaign]] = {tab: [] for tab in TAB_STATUSES}
         self.queries: dict[str, str] = {tab: "" for tab in TAB_STATUSES}
-        self.lists: dict[int, str] = {}
-        self.readiness: dict[int, list[str]] = {}
         self.show_tz = False
         self.calendar_view = True
         self._stale = False
@@ -110,9 +109,6 @@ class CampaignsScreen(GatewayScreen):
 
     @work(exclusive=True, group="campaign-list", exit_on_error=False)
     async def load_tab(self, tab: str) -> None:
-        if not self.lists:
-            lists = await self.gw.call(P.ListsList(), list[ContactList], quiet=True)
-            self.lists = {x.id: x.name for x in lists or []}
         search, tag = parse_query(self.queries[tab])
         rows = await self.gw.call(P.CampaignList(status=TAB_STATUSES[tab], search=search, tag=tag), list[Campaign])
         if rows is None:
@@ -135,7 +131,7 @@ class CampaignsScreen(GatewayScreen):
         self._show_info()
 
     def _cells(self, tab: str, c: Campaign) -> list:
-        lst = c.list_name or self.lists.get(c.list_id or -1, "—")
+        lst = c.list_name or "—"
         tags = ", ".join(c.tags) or "—"
         z = lambda ts: zoned(ts, c.tz, self.show_tz)  # noqa: E731
         who = "Virtual Assistant" if c.operated_by == "assistant" else "Agent"
@@ -146,7 +142,7 @@ class CampaignsScreen(GatewayScreen):
             return [clip(c.name, 28), z(c.next_run or c.schedule_at), c.number or "—", c.office, lst,
                     c.cron or "once", tags]
         if tab == "draft":
-            ready = self.readiness.get(c.id)
+            ready = c.not_ready
             mark = Text("?", style="dim") if ready is None else (
                 Text("✔ ready", style="green") if not ready else Text(f"✖ {len(ready)} issue(s)", style="red"))
             return [clip(c.name, 28), c.office, c.number or "—", lst, tags, z(c.updated_at), mark]
@@ -174,7 +170,7 @@ class CampaignsScreen(GatewayScreen):
             ts = c.next_run or c.schedule_at
             t.append(f"• {c.name}", style="bold cyan")
             t.append(f"  {zoned(ts, c.tz, True)[11:]}\n  {c.number or '—'} · {c.office} · "
-                     f"{c.list_name or self.lists.get(c.list_id or -1, '—')}" + (f" · {c.cron}" if c.cron else "") + "\n")
+                     f"{c.list_name or '—'}" + (f" · {c.cron}" if c.cron else "") + "\n")
         if self.gw.can(Role.AGENT):
             t.append("+ add a campaign on this day", style="dim")
         self.query_one("#sched-day", Static).update(t)
@@ -205,18 +201,7 @@ class CampaignsScreen(GatewayScreen):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_info()
-        c = self.selected()
-        if c is not None and c.status == "draft" and c.id not in self.readiness:
-            self._check_ready(c.id)
         self.refresh_bindings()
-
-    @work(exclusive=True, group="campaign-ready", exit_on_error=False)
-    async def _check_ready(self, cid: int) -> None:
-        full = await self.gw.call(P.CampaignShow(campaign_id=cid), Campaign, quiet=True)
-        if full is not None:
-            self.readiness[cid] = full.not_ready or []
-            self._fill("draft") if self.tab == "draft" else None
-            self.refresh_bindings()
 
     def _show_info(self) -> None:
         c = self.selected()
@@ -232,14 +217,13 @@ class CampaignsScreen(GatewayScreen):
             t.append(f" ({c.status_reason})")
         if c.recurring and c.next_run:
             t.append(f" · next send {zoned(c.next_run, c.tz, True)}")
-        ready = self.readiness.get(c.id)
+        ready = c.not_ready
         if c.status == "draft" and ready:
             t.append("\nLaunch disabled: " + "; ".join(ready), style="red")
         info.update(t)
 
     def on_live_batch(self, msg) -> None:
         if msg.batch.campaign_ids:
-            self.readiness = {k: v for k, v in self.readiness.items() if k not in msg.batch.campaign_ids}
             self._stale = True
 
     def _reload_if_stale(self) -> None:
@@ -279,7 +263,7 @@ class CampaignsScreen(GatewayScreen):
         if action == "launch":
             if tab != "draft":
                 return False
-            return True if c is not None and self.readiness.get(c.id) == [] else None
+            return True if c is not None and c.not_ready == [] else None
         if action == "archive":
             return tab == "draft" and ("archive" in acts or None)
         if action in ("clone", "view"):
@@ -338,7 +322,6 @@ class CampaignsScreen(GatewayScreen):
                 break
         if c is not None:
             self.notify(f"Campaign #{c.id} {c.name!r} is {c.status}.", title="Saved")
-        self.readiness.clear()
         self.reload()
 
     def action_clone(self) -> None:
@@ -390,5 +373,4 @@ class CampaignsScreen(GatewayScreen):
             self.notify(f"Cloned {c.name!r} as draft #{res.id}.", title="Cloned")
         else:
             self.notify(f"{c.name!r} is now {res.status}.", title=action.capitalize())
-        self.readiness.pop(c.id, None)
         self.reload()

@@ -1,4 +1,4 @@
-"""Small modal screens that return typed values: confirmation, help, unmatched receipts.
+"""Small modal screens that return typed values: confirmation, choice, help, unmatched receipts.
 
 A modal never performs the action it asks about: it returns the answer (``bool``) and the caller
 does the work, so every destructive action has one confirmation path and one code path.
@@ -7,13 +7,14 @@ does the work, so every destructive action has one confirmation path and one cod
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 
 from gatewayd.protocol import ReceiptView
 
@@ -112,8 +113,6 @@ class PromptScreen(ModalScreen["str | None"]):
         self.title_text, self.placeholder, self.value, self.hint = title, placeholder, value, hint
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Input
-
         with Vertical(classes="dialog", id="prompt"):
             yield Label(Text(self.title_text), classes="dialog-title")
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
@@ -122,6 +121,65 @@ class PromptScreen(ModalScreen["str | None"]):
 
     def on_input_submitted(self, event) -> None:
         self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A :class:`PickScreen` answer; ``value`` may itself be None (e.g. "unassign"), which is why
+    a cancelled pick is None rather than a bare None value."""
+
+    value: str | None
+
+
+class PickScreen(ModalScreen["Picked | None"]):
+    """Choose one of a few labelled values by keyboard: type to filter, ↑/↓ to move, Enter to pick.
+
+    Starts on ``start`` (an index) so the likely choice is one Enter away; Esc returns None.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "move(1)", show=False),
+                Binding("up", "move(-1)", show=False)]
+
+    def __init__(self, title: str, choices: list[tuple[str | None, "Text | str"]], *, start: int = 0,
+                 hint: str = "") -> None:
+        super().__init__(classes="modal")
+        self.title_text, self.choices, self.start, self.hint = title, choices, start, hint
+        self.shown = list(range(len(choices)))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="pick"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            yield Input(placeholder="type to filter…", id="pick-filter")
+            yield OptionList(*[label for _, label in self.choices], id="pick-list")
+            yield Label(Text(self.hint or "↑/↓ move · Enter picks · Esc cancels"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#pick-list", OptionList).highlighted = min(self.start, len(self.choices) - 1)
+        self.query_one("#pick-filter").focus()
+
+    def on_input_changed(self, event) -> None:
+        needle = event.value.strip().lower()
+        self.shown = [i for i, (_, label) in enumerate(self.choices) if needle in str(label).lower()]
+        options = self.query_one("#pick-list", OptionList)
+        options.clear_options()
+        options.add_options([self.choices[i][1] for i in self.shown])
+        options.highlighted = 0 if self.shown else None
+
+    def action_move(self, delta: int) -> None:
+        options = self.query_one("#pick-list", OptionList)
+        if self.shown:
+            options.highlighted = max(0, min(len(self.shown) - 1, (options.highlighted or 0) + delta))
+
+    def on_input_submitted(self, _event) -> None:
+        index = self.query_one("#pick-list", OptionList).highlighted
+        if index is not None and self.shown:
+            self.dismiss(Picked(self.choices[self.shown[index]][0]))
+
+    def on_option_list_option_selected(self, event) -> None:
+        self.dismiss(Picked(self.choices[self.shown[event.option_index]][0]))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -69,6 +69,22 @@ def thread_text(d: P.ConversationDetail) -> Text:
     return t
 
 
+def assign_choices(people: list[P.AssigneeView], me: str,
+                   current: str | None) -> tuple[list[tuple[str | None, Text]], int]:
+    """The assign picker's rows: me first (when I may take conversations), colleagues, then
+    Unassign when assigned; and the row to start on, the first that would change something."""
+    rows: list[tuple[str | None, Text]] = []
+    for p in sorted(people, key=lambda p: p.user != me):
+        label = Text(f"me ({p.user})" if p.user == me else p.user, style="bold")
+        label.append(f"  {p.role.value}" + "".join(f" · {o}" for o in p.offices), style="dim")
+        if p.user == current:
+            label.append("  (assigned)", style="green")
+        rows.append((p.user, label))
+    if current is not None:
+        rows.append((None, Text(f"Unassign (now {current})", style="yellow")))
+    return rows, next((i for i, (user, _) in enumerate(rows) if user != current), 0)
+
+
 class InboxPanel(ReportsWorkerErrors, Widget):
     BINDINGS = [
         Binding("r", "reply", "Reply"),
@@ -76,8 +92,7 @@ class InboxPanel(ReportsWorkerErrors, Widget):
         Binding("k", "prev", "Prev", show=False),
         Binding("t", "tag", "Tag"),
         Binding("T", "untag", "Untag", show=False),
-        Binding("a", "assign", "Assign me"),
-        Binding("A", "assign_to", "Assign to…", show=False),
+        Binding("a", "assign", "Assign…"),
         Binding("b", "operated_by", "Agent/Bot"),
         Binding("exclamation_mark", "attention", "Attention", key_display="!"),
         Binding("x", "opt_out", "Opt out"),
@@ -89,7 +104,7 @@ class InboxPanel(ReportsWorkerErrors, Widget):
         Binding("slash", "search", "Search", key_display="/"),
         Binding("right_square_bracket", "older", "More", key_display="]", show=False),
     ]
-    CHANGES = ("reply", "tag", "untag", "assign", "assign_to", "operated_by", "attention", "opt_out", "unread")
+    CHANGES = ("reply", "tag", "untag", "assign", "operated_by", "attention", "opt_out", "unread")
 
     def __init__(self, campaign_id: int | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -122,7 +137,9 @@ class InboxPanel(ReportsWorkerErrors, Widget):
         table.add_column("Contact", key="who", width=14)
         table.add_column("Last", key="last")
         table.add_column("When", key="when", width=11)
-        self.query_one("#ib-reply").display = self.app.can(Role.AGENT)  # type: ignore[attr-defined]
+        # identity may arrive after mount (a quick "i" at start): the reply box follows the role
+        self.watch(self.app, "identity", lambda _: setattr(self.query_one("#ib-reply"), "display",
+                                                           self.app.can(Role.AGENT)))  # type: ignore[attr-defined]
         self.set_interval(1.0, self._reload_if_stale)
 
     @property
@@ -312,25 +329,27 @@ class InboxPanel(ReportsWorkerErrors, Widget):
         self.app.push_screen(PromptScreen("Remove which tag?", value=tags[-1], hint=", ".join(tags)), done)
 
     def action_assign(self) -> None:
-        if self.detail is None:
+        if self.detail is not None:
+            self._pick_assignee(self.detail.conversation)
+
+    @work(exclusive=True, group="inbox-assignees", exit_on_error=False)
+    async def _pick_assignee(self, c: P.ConversationView) -> None:
+        from ..screens.modals import Picked, PickScreen
+
+        people = await self.gw.call(P.InboxAssignees(), list[P.AssigneeView])
+        if people is None:
             return
-        c, me = self.detail.conversation, self.app.identity.user  # type: ignore[attr-defined]
-        user = None if c.assignee == me else me
-        self._change(P.InboxAssign(conversation_id=c.id, user=user), "Assigned to you." if user else "Unassigned.")
+        me = self.app.identity.user  # type: ignore[attr-defined]
+        choices, start = assign_choices(people, me, c.assignee)
 
-    def action_assign_to(self) -> None:
-        from ..screens.modals import PromptScreen
+        def done(picked: Picked | None) -> None:
+            if picked is not None and picked.value != c.assignee:
+                user = picked.value
+                said = "Unassigned." if user is None else "Assigned to you." if user == me else f"Assigned to {user}."
+                self._change(P.InboxAssign(conversation_id=c.id, user=user), said)
 
-        if self.detail is None:
-            return
-        cid = self.detail.conversation.id
-
-        def done(user: str | None) -> None:
-            if user:
-                self._change(P.InboxAssign(conversation_id=cid, user=user), f"Assigned to {user}.")
-
-        self.app.push_screen(PromptScreen("Assign to which user?", "Unix user name",
-                                          value=self.detail.conversation.assignee or ""), done)
+        who = f"{c.first_name} {c.last_name}".strip() or c.phone
+        self.app.push_screen(PickScreen(f"Assign the conversation with {who} to…", choices, start=start), done)
 
     def action_operated_by(self) -> None:
         if self.detail is None:

@@ -1,0 +1,136 @@
+"""Why a draft cannot launch yet: for one campaign (launch, ``campaign_show``) or for a page of
+them (``campaign_list``, so a console shows every draft's readiness without a request per draft).
+
+The checks need the scripts, the list sizes and, for fields the scripts use, how many contacts
+have them empty. For a page these are fetched once for all drafts (the scripts in one query, the
+sizes in one, the empty-field counts in one per list whose scripts use fields), never per
+campaign; the verdicts are then pure functions of those facts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from ..errors import BadRequest
+from . import schedule, scripts
+
+_MEMBERS = "FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = ?"
+
+
+def check(db: sqlite3.Connection, row: sqlite3.Row, cfg, number_state) -> list[str]:
+    """Every reason ``row`` cannot launch yet (empty when ready)."""
+    return check_many(db, [row], cfg, number_state)[row["id"]]
+
+
+def check_many(db: sqlite3.Connection, rows: list[sqlite3.Row], cfg, number_state) -> dict[int, list[str]]:
+    """Campaign id -> every reason it cannot launch yet, in a fixed number of queries."""
+    variants = {r["id"]: json.loads(r["variants"] or "[]") for r in rows}
+    sids = {r["script_id"] for r in rows} | {v.get("script_id") for vs in variants.values() for v in vs}
+    found = _in(db, "SELECT id, steps, defaults FROM scripts WHERE id IN ({})", sids)
+    known = {r["id"]: (json.loads(r["steps"]), json.loads(r["defaults"] or "{}")) for r in found}
+    sizes = {r[0]: r[1] for r in _in(db, "SELECT list_id, count(*) FROM list_members WHERE list_id IN ({})"
+                                         " GROUP BY list_id", {r["list_id"] for r in rows})}
+    judged = {r["id"]: _scripts(r, variants[r["id"]], known) for r in rows}
+    wanted: dict[int, set[str]] = {}
+    for r in rows:
+        if sizes.get(r["list_id"]):
+            wanted.setdefault(r["list_id"], set()).update(judged[r["id"]][1])
+    empty = _empty_fields(db, wanted)
+    out = {}
+    for r in rows:
+        reasons, needed = judged[r["id"]]
+        out[r["id"]] = [*reasons, *_list(r, sizes, needed, empty), *_number(r, cfg, number_state), *_schedule(r)]
+    return out
+
+
+def _in(db: sqlite3.Connection, sql: str, ids: set[Any]) -> list[sqlite3.Row]:
+    ids = {i for i in ids if i is not None}
+    return db.execute(sql.format(",".join("?" * len(ids))), tuple(ids)).fetchall() if ids else []
+
+
+def _scripts(row: sqlite3.Row, variants: list[dict], known: dict[int, tuple[list, dict]]) -> tuple[list[str], set[str]]:
+    """Reasons about the script and variants, and the fields their steps need from contacts."""
+    reasons: list[str] = []
+    script_ids: list[int] = []
+    if row["script_id"] is None:
+        reasons.append("no script chosen")
+    else:
+        script_ids.append(row["script_id"])
+    for i, v in enumerate(variants, 1):
+        if v.get("script_id") not in known:
+            reasons.append(f"variant {i}: no script {v.get('script_id')!r}")
+        else:
+            script_ids.append(v["script_id"])
+    if sum(float(v.get("weight", 0)) for v in variants) > 100:
+        reasons.append("variant weights add up to more than 100")
+    needed: set[str] = set()
+    defaults = json.loads(row["defaults"] or "{}")
+    for sid in script_ids:
+        if sid not in known:
+            reasons.append(f"script {sid} does not exist")
+            continue
+        steps, sdefaults = known[sid]
+        if not steps or not all(s.get("text", "").strip() for s in steps):
+            reasons.append(f"script {sid} has an empty step")
+        sdefaults = {**sdefaults, **defaults}
+        needed |= {f for s in steps for f in scripts.placeholders(s.get("text", "")) if f not in sdefaults}
+    return reasons, needed
+
+
+def _expr(field: str) -> str:
+    return f"c.{field}" if field in scripts.BUILTIN_FIELDS else f"json_extract(c.fields, '$.\"{field}\"')"
+
+
+def _empty_fields(db: sqlite3.Connection, wanted: dict[int, set[str]]) -> dict[tuple[int, str], tuple[int, list[str]]]:
+    """(list, field) -> (contacts with it empty, up to 10 of their phones): one count query per
+    list; the sample is read only for a field that is actually missing somewhere."""
+    out = {}
+    for list_id, fields in wanted.items():
+        names = sorted(fields)
+        if not names:
+            continue
+        sums = ", ".join(f"sum(coalesce({_expr(f)}, '') = '')" for f in names)
+        counts = db.execute(f"SELECT {sums} {_MEMBERS}", (list_id,)).fetchone()
+        for field, n in zip(names, counts):
+            if n:
+                sample = [r[0] for r in db.execute(
+                    f"SELECT c.phone {_MEMBERS} AND coalesce({_expr(field)}, '') = '' LIMIT 10", (list_id,))]
+                out[(list_id, field)] = (n, sample)
+    return out
+
+
+def _list(row: sqlite3.Row, sizes: dict[int, int], needed: set[str],
+          empty: dict[tuple[int, str], tuple[int, list[str]]]) -> list[str]:
+    if row["list_id"] is None:
+        return ["no contact list chosen"]
+    reasons = [] if sizes.get(row["list_id"]) else ["the contact list has no contacts"]
+    for field in sorted(needed):
+        if (hit := empty.get((row["list_id"], field))) is not None:
+            n, sample = hit
+            reasons.append(f"field {{{field}}} is empty for {n} contact(s): {', '.join(sample)}"
+                           f"{' ...' if n > len(sample) else ''} (fix the list or give a default)")
+    return reasons
+
+
+def _number(row: sqlite3.Row, cfg, number_state) -> list[str]:
+    if not row["number"]:
+        return ["no number chosen"]
+    number = cfg.number(row["number"])
+    if number is None:
+        return [f"number {row['number']} is not configured"]
+    if not number.enabled or not number_state(row["number"]).get("enabled", True):
+        return [f"number {row['number']} is disabled"]
+    return []
+
+
+def _schedule(row: sqlite3.Row) -> list[str]:
+    try:
+        schedule.zone(row["tz"])
+        if row["cron"]:
+            schedule.check_cron(row["cron"])
+        schedule.check_quiet(row["quiet_start"], row["quiet_end"])
+    except BadRequest as exc:
+        return [exc.message]
+    return []
