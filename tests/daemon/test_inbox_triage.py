@@ -137,7 +137,11 @@ async def test_sections_counts_and_toggles(tmp_path):
 async def test_assign_moves_into_a_personal_inbox(tmp_path):
     async with gateway(tmp_path) as gw:
         conv = await _conv(gw)
-        r = await call(gw, "alice", "inbox_assign", conversation_id=conv["id"], user="bob")
+        with pytest.raises(Refused) as e:   # bob works in another office: alice may not hand it to him
+            await call(gw, "alice", "inbox_assign", conversation_id=conv["id"], user="bob")
+        assert e.value.code == "forbidden"
+        assert (await call(gw, "alice", "inbox_assign", conversation_id=conv["id"], user="lim"))["assignee"] == "lim"
+        r = await call(gw, "root", "inbox_assign", conversation_id=conv["id"], user="bob")   # an admin may
         assert r["assignee"] == "bob"
         assert [c["id"] for c in (await call(gw, "bob", "inbox_list"))["items"]] == [conv["id"]]   # other office
         assert [c["id"] for c in (await call(gw, "alice", "inbox_list", assignee="bob"))["items"]] == [conv["id"]]

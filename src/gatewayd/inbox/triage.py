@@ -16,9 +16,9 @@ from typing import Any
 
 from .. import protocol as P
 from ..config import Config
-from ..control.access import Principal
+from ..control.access import Principal, assignees
 from ..errors import BadRequest, Conflict, GatewayError
-from ..models import Priority
+from ..models import Priority, Role
 from ..store import messages as mq
 from ..store.store import Tx
 from . import conversations as cv
@@ -196,6 +196,9 @@ def assign(tx: Tx, who: Principal, conversation_id: int, user: str | None, cfg: 
         raise BadRequest(f"{user!r} is not an agent or admin in [access]: cannot take conversations", "unknown_user")
     if who.limited and user not in (None, who.user):
         raise GatewayError(f"{who.user} is a limited user: can only take conversations, not assign them",
+                           "forbidden")
+    if user is not None and who.role is not Role.ADMIN and user not in {a[0] for a in assignees(cfg.access, who)}:
+        raise GatewayError(f"{user!r} works in none of {who.user}'s offices: cannot hand them this conversation",
                            "forbidden")
     cv.update(tx, row["id"], "conversation.assigned", extra={"by": who.user, "from": row["assignee"]},
               assignee=user)
