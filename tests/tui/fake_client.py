@@ -100,9 +100,10 @@ class FakeClient:
 
     # ---- test controls ------------------------------------------------------------------
 
-    def push(self, type_: str, **data: Any) -> P.Event:
+    def push(self, type_: str, *, at: float | None = None, **data: Any) -> P.Event:
+        """Queue an event, stamped now unless ``at`` is given (snapshots need fixed times)."""
         self._cursor += 1
-        ev = P.Event(cursor=self._cursor, at=time.time(), type=type_, data=data)
+        ev = P.Event(cursor=self._cursor, at=time.time() if at is None else at, type=type_, data=data)
         self._stream.put_nowait(ev)
         return ev
 

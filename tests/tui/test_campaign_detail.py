@@ -87,8 +87,8 @@ async def test_analytics_summary_charts_and_csv_export(tmp_path, monkeypatch):
         assert "rate 25.4%" in summary and "median agent response 3m 05s" in summary and "cost 0.9000" in summary
         activity = str(app.screen.query_one("#cd-activity").render())
         segments = str(app.screen.query_one("#cd-segments").render())
-        assert "Activity per hour (UTC)" in activity and "01:00" in activity and "sent" in activity
-        assert "Segments by state" in segments and "deliv.✔" in segments and "failed" in segments
+        assert "Message activity per hour (UTC)" in activity and "01:00" in activity and "sent" in activity
+        assert "Segments by state" in segments and "deliv. confirmed" in segments and "failed" in segments
         reports = len(client.sent("campaign_report"))
         client.push("message.state", id=900, state="delivered", campaign_id=1)
         await until(pilot, lambda: len(client.sent("campaign_report")) > reports, 5, "live report refresh")

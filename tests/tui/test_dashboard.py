@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fake_client import FakeClient, link
-from helpers import cells, notes, until
+from helpers import cells, notes, read_table, rows_by_label, screen_text, until
 from textual.widgets import Sparkline
 
 from gatewaytui.app import GatewayApp
@@ -25,7 +25,8 @@ async def test_shows_who_i_am_links_numbers_and_queue_counts():
         await pilot.pause()
         bar = str(app.screen.query_one(TopBar).render())
         assert "alice·agent" in bar and "Dashboard" in bar
-        assert cells(app.screen.query_one(LinksTable))[0][:3] == ["sim", "sim", "up"]
+        sim = rows_by_label(app.screen.query_one(LinksTable))[0]
+        assert (sim["Link"], sim["State"], sim["Window"]) == ("sim", "up", "3/50")
         numbers = cells(app.screen.query_one(NumbersTable))
         assert numbers[0][0] == "+14155550100" and numbers[0][3] == "12/1000"
         queue = str(app.screen.query_one(QueuePanel).render())
@@ -140,8 +141,8 @@ async def test_modem_link_shows_signal_and_operator():
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: app.status is not None)
         await pilot.pause()
-        row = cells(app.screen.query_one(LinksTable))[1]
-        assert row[0] == "gsm1" and row[-1] == "-71 dBm Orange"
+        row = rows_by_label(app.screen.query_one(LinksTable))[1]
+        assert (row["Link"], row["Signal"], row["Detail"]) == ("gsm1", "-71 dBm", "Orange (home)")
 
 
 @pytest.mark.asyncio
@@ -175,3 +176,42 @@ async def test_a_bug_in_a_task_is_reported_and_the_console_keeps_running():
         await until(pilot, lambda: any("Internal error" in n for n in notes(app)), what="reported")
         await pilot.press("m")
         await until(pilot, lambda: type(app.screen).__name__ == "MessagesScreen", what="still usable")
+
+
+def three_links(client: FakeClient) -> None:
+    client.status.links = [link(), link("smpp-eu", state="down", reason="bind refused: bad password"), link("gsm1")]
+    client.status.links[1].kind = "smpp"
+    client.status.links[1].detail = {"host": "smsc.example.net:2775", "bind": "trx"}
+    client.status.links[2].kind = "modem"
+    client.status.links[2].detail = {"signal": -71, "operator": "Orange", "registration": "home"}
+
+
+@pytest.mark.asyncio
+async def test_each_links_sparkline_is_on_screen_at_80x24_and_moves_with_its_own_events():
+    """At 80 columns the links table used to scroll sideways, hiding the per-link "Last 60 s" column."""
+    client = FakeClient()
+    three_links(client)
+    app = app_for(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        def on_screen() -> dict[str, dict[str, str]]:
+            return {r["Link"]: r for r in read_table(screen_text(app), "Link", "State", "Last 60 s")}
+
+        await until(pilot, lambda: len(on_screen()) == 3, what="three links on screen")
+        rows = on_screen()
+        assert rows["smpp-eu"]["State"] == "down: bind refused: bad password"
+        assert (rows["sim"]["State"], rows["sim"]["Window"]) == ("up", "3/50")
+        assert rows["gsm1"]["Signal"] == "-71 dBm"
+        assert [r["Last 60 s"] for r in rows.values()] == ["", "", ""]
+        assert app.screen.query_one(LinksTable).max_scroll_x == 0          # nothing hidden to the right
+
+        for i in range(5):
+            client.push("message.state", id=i, state="sent", link="gsm1")
+        await until(pilot, lambda: on_screen()["gsm1"]["Last 60 s"] != "", what="gsm1's sparkline to move")
+        assert on_screen()["sim"]["Last 60 s"] == "" and on_screen()["smpp-eu"]["Last 60 s"] == ""
+
+        for i in range(5, 25):
+            client.push("message.state", id=i, state="delivered", link="sim")   # receipts are not sends
+        client.push("message.state", id=99, state="sent", link="sim")
+        await until(pilot, lambda: on_screen()["sim"]["Last 60 s"] != "", what="sim's sparkline to move")
+        assert on_screen()["smpp-eu"]["Last 60 s"] == ""
+        assert sum(app.link_throughput["sim"].series(app.clock(), 60)) == 1

@@ -14,6 +14,7 @@ import time
 
 import pytest
 from daemon import BIN, ROOT, Daemon
+from helpers import read_table
 
 pytestmark = pytest.mark.e2e
 TMUX = shutil.which("tmux")
@@ -30,6 +31,10 @@ def wait_screen(tmux: list[str], target: str, cond, timeout: float = 20.0) -> st
     raise AssertionError(f"screen never matched; last screen:\n{screen}")
 
 
+def link_up(screen: str, name: str) -> bool:
+    return any(r["Link"] == name and r["State"] == "up" for r in read_table(screen, "Link", "State", "Last 60 s"))
+
+
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed (this test drives a real terminal with tmux)")
 def test_demo_dashboard_in_tmux_shows_link_up_and_sent_message():
     d = Daemon()
@@ -42,11 +47,13 @@ def test_demo_dashboard_in_tmux_shows_link_up_and_sent_message():
         subprocess.run([*tmux, "new-session", "-d", "-s", name, "-x", "80", "-y", "24",
                         f"{BIN / 'gatewaytui'} --socket {d.socket}"], check=True, env=env)
         # Panels fill in as their data arrives: wait for the whole dashboard, not its first row.
-        screen = wait_screen(tmux, name, lambda s: "Links" in s and "Queue" in s and "+14155550100" in s and any(
-            line.split()[1:4] == ["sim", "sim", "up"] for line in s.splitlines() if len(line.split()) > 3))
+        screen = wait_screen(tmux, name, lambda s: "Queue" in s and "+14155550100" in s and link_up(s, "sim"))
         assert "Queue" in screen and "+14155550100" in screen
         assert "root·admin" in screen or "·admin" in screen
         d.ctl("send", "--from", "+14155550100", "--to", "+14155550142", "--text", "smoke test")
+        # The send shows up in sim's own sparkline, on screen at 80 columns.
+        wait_screen(tmux, name, lambda s: any(r["Link"] == "sim" and r["Last 60 s"]
+                                              for r in read_table(s, "Link", "State", "Last 60 s")))
         subprocess.run([*tmux, "send-keys", "-t", name, "m"], check=True)
         screen = wait_screen(tmux, name, lambda s: "+14155550142" in s and "smoke test" in s)
         assert "Messages" in screen.splitlines()[0]

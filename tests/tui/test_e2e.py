@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from daemon import Daemon
-from helpers import cells, notes, until
+from helpers import cells, notes, rows_by_label, until
 from textual.widgets import DataTable
 
 from gatewaytui.app import GatewayApp
@@ -30,8 +30,8 @@ async def test_compose_send_and_watch_it_delivered(daemon):
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.identity is not None and app.status is not None, 15, "connected")
         assert app.identity.role.value == "admin"
-        await until(pilot, lambda: cells(app.screen.query_one(LinksTable))[:1] and
-                    cells(app.screen.query_one(LinksTable))[0][2] == "up", 15, "sim link up")
+        await until(pilot, lambda: any(r["Link"] == "sim" and r["State"] == "up"
+                                       for r in rows_by_label(app.screen.query_one(LinksTable))), 15, "sim link up")
         await pilot.press("n")
         await until(pilot, lambda: type(app.screen).__name__ == "ComposeScreen")
         await pilot.press(*"+14155550123", "tab", *"Hello from the TUI")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fake_client import FakeClient
-from helpers import cells, until
+from helpers import cells, rows_by_label, until
 
 from gatewaytui.app import GatewayApp
 from gatewaytui.widgets.status import LinksTable, NumbersTable
@@ -31,7 +31,8 @@ async def test_admin_disables_a_link_after_confirming():
         await until(pilot, lambda: client.sent("set_enabled"), what="set_enabled")
         req = client.sent("set_enabled")[0]
         assert (req.kind, req.name, req.enabled) == ("link", "sim", False)
-        await until(pilot, lambda: cells(app.screen.query_one(LinksTable))[0][2] == "disabled", what="redraw")
+        await until(pilot, lambda: rows_by_label(app.screen.query_one(LinksTable))[0]["State"] == "disabled",
+                    what="redraw")
 
 
 @pytest.mark.asyncio

@@ -18,21 +18,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
-from textual_plotext import PlotextPlot
 
 from gatewayd import protocol as P
 from gatewayd.models import Role
 
 from ..views import Campaign, CampaignContact, Preview, Report
+from ..widgets.charts import ActivityChart, SegmentsChart
 from ..widgets.format import campaign_status, duration, zoned
 from ..widgets.inbox_panel import InboxPanel
 from .base import GatewayScreen
 from .modals import ConfirmScreen, TextScreen
 
 PAGE = 100
-SEGMENT_LABELS = [("queued", "queued"), ("failed", "failed"), ("ignored", "ignored"),
-                  ("unreachable", "unreach."), ("undelivered", "undeliv."),
-                  ("delivered_unconfirmed", "deliv.?"), ("delivered_confirmed", "deliv.✔")]
 
 
 def delivery_indicator(cc: CampaignContact) -> Text:
@@ -128,8 +125,8 @@ class CampaignDetailScreen(GatewayScreen):
             with TabPane("Analytics", id="analytics"):
                 yield Static("loading…", id="cd-summary")
                 with Horizontal(id="cd-charts"):
-                    yield PlotextPlot(id="cd-activity")
-                    yield PlotextPlot(id="cd-segments")
+                    yield ActivityChart(id="cd-activity")
+                    yield SegmentsChart(id="cd-segments")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -195,28 +192,8 @@ class CampaignDetailScreen(GatewayScreen):
             return
         self.report = r
         self.query_one("#cd-summary", Static).update(summary_text(r))
-        act = self.query_one("#cd-activity", PlotextPlot)
-        plt = act.plt
-        plt.clear_data()
-        plt.clear_figure()
-        labels = [b.label[-5:] if r.activity.bucket in ("hour", "day") else b.label for b in r.activity.series]
-        if labels:
-            plt.multiple_bar(labels, [[b.sent for b in r.activity.series], [b.received for b in r.activity.series]],
-                             labels=["sent", "received"])
-            # Only as many tick labels as fit: plotext drops colliding ones in a hash-dependent order.
-            room = max(10, act.size.width - 8)
-            step = max(1, -(-len(labels) * (max(map(len, labels)) + 3) // room))
-            plt.xticks(list(range(1, len(labels) + 1))[::step], labels[::step])
-        plt.title(f"Activity per {r.activity.bucket} ({r.activity.tz})")
-        act.refresh()
-        seg = self.query_one("#cd-segments", PlotextPlot)
-        plt = seg.plt
-        plt.clear_data()
-        plt.clear_figure()
-        names = [label for _, label in SEGMENT_LABELS]    # horizontal: one label per row, none dropped
-        plt.bar(names, [r.performance.segments.get(k, 0) for k, _ in SEGMENT_LABELS], orientation="horizontal")
-        plt.title("Segments by state")
-        seg.refresh()
+        self.query_one(ActivityChart).show(r.activity)
+        self.query_one(SegmentsChart).show(r.performance)
 
     def on_live_batch(self, msg) -> None:
         if self.campaign_id in msg.batch.campaign_ids:

@@ -27,13 +27,15 @@ class DashboardScreen(GatewayScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="dash-top"):
-            with Vertical(id="dash-links-box", classes="box"):
-                yield LinksTable(id="dash-links")
+        # Links take the full width (their sparklines and reasons must fit at 80 columns); queue
+        # counts and the total throughput share the row below.
+        with Vertical(id="dash-links-box", classes="box"):
+            yield LinksTable(id="dash-links")
+        with Horizontal(id="dash-mid"):
             yield QueuePanel(id="dash-queue", classes="box")
-        with Horizontal(id="dash-rate", classes="box"):
-            yield Label("sent/s", id="dash-rate-label")
-            yield Sparkline([0.0] * 60, id="dash-spark")
+            with Vertical(id="dash-rate", classes="box"):
+                yield Label("sent/s", id="dash-rate-label")
+                yield Sparkline([0.0] * 60, id="dash-spark")
         yield NumbersTable(id="dash-numbers", classes="box")
         yield AlertsPanel(id="dash-alerts", classes="box")
 
@@ -41,7 +43,7 @@ class DashboardScreen(GatewayScreen):
         super().on_mount()
         self.query_one("#dash-links-box").border_title = "Links"
         self.query_one("#dash-queue").border_title = "Queue"
-        self.query_one("#dash-rate").border_title = "Throughput (last 60 s)"
+        self.query_one("#dash-rate").border_title = "Throughput, all links (60 s)"
         self.query_one("#dash-numbers").border_title = "Numbers"
         self.query_one("#dash-alerts").border_title = "Alerts"
         self.watch(self.app, "status", self._show_status)
@@ -60,7 +62,8 @@ class DashboardScreen(GatewayScreen):
         self._tick()
 
     def _tick(self) -> None:
-        """Redraw the sparkline once a second, whether or not anything was sent."""
+        """Redraw the sparklines once a second, whether or not anything was sent."""
+        self.query_one(LinksTable).refresh_sparks()
         now = self.gw.clock()
         spark = self.query_one(Sparkline)
         spark.data = self.gw.throughput.series(now, 60)

@@ -54,6 +54,9 @@ class LinksScreen(GatewayScreen):
     def reload(self) -> None:
         self.gw.refresh_status()
 
+    def on_live_batch(self, _msg) -> None:
+        self.query_one(LinksTable).refresh_sparks()
+
     def action_refresh(self) -> None:
         self.reload()
 

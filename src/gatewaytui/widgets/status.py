@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from gatewayd.protocol import LinkView, NumberView, StatusView
 
@@ -54,28 +55,114 @@ class KeyedTable(DataTable):
         return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
 
 
+#: Columns of the links table as (key, label). The narrow set is what an operator must see at
+#: 80x24 without scrolling sideways; the wide set adds the rest once the table has room for it.
+NARROW_COLUMNS = [("link", "Link"), ("state", "State"), ("window", "Window"), ("signal", "Signal"),
+                  ("spark", "Last 60 s")]
+WIDE_COLUMNS = [("link", "Link"), ("kind", "Kind"), ("state", "State"), ("window", "Window"), ("rate", "Rate/s"),
+                ("sent", "Sent/min"), ("signal", "Signal"), ("spark", "Last 60 s"), ("detail", "Detail")]
+WIDE_FROM = 100                 # table width (cells) from which the wide set is shown
+SPARK = {False: (10, 6), True: (12, 5)}    # wide? -> (cells, seconds per cell): always the last 60 s
+FLEXIBLE = ("state", "detail")  # columns cut (with …) to what is left, in this order of priority
+
+
+def state_text(link: LinkView) -> Text:
+    """State with what an operator acts on: the reason when down, the slowed rate when throttled."""
+    if not link.enabled:
+        return styled("disabled")
+    state = link.state.value
+    t = styled(state)
+    if state == "throttled":
+        t.append(f" {link.rate:g}/s" if link.rate is not None else "")
+    elif state == "down" or (state != "up" and link.reason):
+        t.append(f": {link.reason or 'no reason given'}")
+    return t
+
+
+def _detail(link: LinkView) -> str:
+    d = link.detail
+    if d.get("signal") is not None:                       # modems: network operator and registration
+        reg = f" ({d['registration']})" if d.get("registration") else ""
+        return f"{d.get('operator') or '?'}{reg}"
+    if "host" in d:                                       # SMPP: where it binds
+        return f"{d.get('bind', '')} {d['host']}".strip()
+    return ""
+
+
 class LinksTable(KeyedTable):
+    """One row per link, sized to the table's width so nothing an operator needs is off-screen.
+
+    Columns are chosen by width (narrow/wide sets above, ``Signal`` only when a link has one) and
+    the free-text columns are cut to what is left; the per-link sparklines are redrawn in place
+    every second and on live batches, without rebuilding rows.
+    """
+
+    _links: list[LinkView] = []               # as last shown, for redraws on resize
+    _columns: list[tuple[str, str]] = []
+    _wide = False
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("Link", "Kind", "State", "In flight", "Rate/s", "Sent/min", "Last 60 s", "Reason")
+        self.set_interval(1.0, self.refresh_sparks)
+
+    def on_resize(self) -> None:
+        if self._links:
+            self.show(self._links)
 
     def show(self, links: list[LinkView]) -> None:
+        self._links = list(links)
+        width = self.scrollable_content_region.width
+        self._wide = width >= WIDE_FROM
+        has_signal = any(x.detail.get("signal") is not None for x in links)
+        columns = [c for c in (WIDE_COLUMNS if self._wide else NARROW_COLUMNS) if c[0] != "signal" or has_signal]
+        if columns != self._columns:
+            self.clear(columns=True)
+            for key, label in columns:
+                self.add_column(label, key=key)
+            self._columns = columns
+        rows = [(x.name, self._cells(x)) for x in links]
+        self._fit(rows, width)
+        self.show_rows([(key, [cells[k] for k, _ in columns]) for key, cells in rows])
+
+    def _cells(self, link: LinkView) -> dict[str, str | Text]:
+        signal = link.detail.get("signal")
+        return {"link": link.name, "kind": link.kind, "state": state_text(link),
+                "window": f"{link.in_flight}/{link.window}", "rate": "—" if link.rate is None else f"{link.rate:g}",
+                "sent": str(link.sent_last_min), "signal": "" if signal is None else f"{signal} dBm",
+                "spark": self._spark(link.name), "detail": _detail(link)}
+
+    def _fit(self, rows: list[tuple[str, dict]], width: int) -> None:
+        """Cut the flexible columns so that every column fits ``width`` (cell padding included)."""
+        pad = 2 * self.cell_padding
+        labels = dict(self._columns)
+        for _, cells in rows:
+            for key in FLEXIBLE:
+                cells[key] = Text(cells[key]) if isinstance(cells[key], str) else cells[key]
+        natural = {k: max([len(label)] + [Text(c[k]).cell_len if isinstance(c[k], str) else c[k].cell_len
+                                          for _, c in rows]) for k, label in self._columns}
+        left = width - sum(natural[k] + pad for k in labels if k not in FLEXIBLE) - 1   # 1: spare
+        for key in (k for k in FLEXIBLE if k in labels):
+            room = max(len(labels[key]), min(natural[key], left - pad))
+            left -= room + pad
+            for _, cells in rows:
+                cells[key].truncate(room, overflow="ellipsis")
+
+    def _spark(self, name: str) -> Text:
         throughput = getattr(self.app, "link_throughput", {})
         now = self.app.clock() if hasattr(self.app, "clock") else 0.0
-        rows = []
-        for link in links:
-            state = link.state.value if link.enabled else "disabled"
-            extra = link.reason
-            d = link.detail
-            if d.get("signal") is not None:                      # modems: dBm and network operator
-                extra = f"{d['signal']} dBm {d.get('operator') or ''} {extra}".strip()
-            elif "host" in d and not extra:                        # SMPP: where it binds
-                extra = f"{d.get('bind', '')} {d['host']}".strip()
-            rate = "—" if link.rate is None else f"{link.rate:g}"
-            spark = throughput[link.name].spark(now) if link.name in throughput else " " * 12
-            rows.append((link.name, [link.name, link.kind, styled(state), f"{link.in_flight}/{link.window}",
-                                     rate, str(link.sent_last_min), spark, extra]))
-        self.show_rows(rows)
+        cells, per_cell = SPARK[self._wide]
+        line = throughput[name].spark(now, cells, per_cell) if name in throughput else " " * cells
+        return Text(line, style="green")
+
+    def refresh_sparks(self) -> None:
+        """Move the sparklines along (time passes, events arrive) without rebuilding the rows."""
+        if not self._columns or "spark" not in dict(self._columns):
+            return
+        for link in self._links:
+            try:
+                self.update_cell(link.name, "spark", self._spark(link.name))
+            except CellDoesNotExist:      # row not drawn yet: the next show() draws it
+                pass
 
 
 class NumbersTable(KeyedTable):
