@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from fake_client import CampaignClient
+from fake_campaigns import CampaignClient
 from helpers import until
 from test_campaign_detail import app_for, go_tab, open_detail
 from textual.app import App
