@@ -190,7 +190,7 @@ def main() -> None:
     print(f"  peak RSS                           {med['peak_rss_mb']:8.0f} MB")
     sizes = [int(x) for x in args.queue_sizes.split(",") if x]
     print("\nRSS of an idle daemon holding N queued messages (the queue lives in SQLite; SQLite's page")
-    print("cache is capped at 32 MB per connection, so RSS should level off rather than track N):")
+    print("cache is capped at 8 MB per connection, so RSS should level off rather than track N):")
     for n, mb in zip(sizes, memory_check(sizes)):
         print(f"  {n:>10,} queued: {mb:5.0f} MB")
 

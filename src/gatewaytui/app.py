@@ -233,7 +233,11 @@ class GatewayApp(App[None]):
         if not self.can(Role.AGENT):
             self.notify("Your role may not send messages.", severity="warning")
             return
-        numbers = [n.address for n in self.status.numbers] if self.status else []
+        ident = self.identity
+        # The daemon refuses a non-admin sending from another office's number: do not offer those.
+        mine = None if ident is None or ident.role is Role.ADMIN else set(ident.offices)
+        numbers = [n.address for n in (self.status.numbers if self.status else [])
+                   if mine is None or not n.office or n.office in mine]
         self.push_screen(ComposeScreen(numbers), self._send_composed)
 
     def _send_composed(self, req: P.Send | None) -> None:
