@@ -73,6 +73,7 @@ class Batch:
     link_changed: bool = False
     campaign_ids: set[int] = field(default_factory=set)
     conversation_ids: set[int] = field(default_factory=set)
+    lists_changed: bool = False       # contacts imported: drafts' readiness may have changed
     unmatched_receipts: int = 0
     alerts: list[str] = field(default_factory=list)
 
@@ -109,6 +110,8 @@ class Batch:
             if t == "campaign.status" and d.get("status") == "suspended":
                 self.alerts.append(f"campaign {d.get('name') or d.get('id')} suspended: "
                                    f"{d.get('reason') or 'no reason given'}")
+        elif t == "contacts.imported":
+            self.lists_changed = True
         elif t.startswith("conversation."):
             cid = d.get("id", d.get("conversation_id"))
             if isinstance(cid, int):

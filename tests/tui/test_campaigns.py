@@ -103,6 +103,20 @@ async def test_draft_launch_is_greyed_out_with_reasons_until_ready():
 
 
 @pytest.mark.asyncio
+async def test_a_contacts_import_elsewhere_refreshes_draft_readiness():
+    client = CampaignClient()
+    app = app_for(client)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_tab(pilot, app, "draft")
+        await pilot.pause()
+        assert cells(table)[0][-1] == "✖ 2 issue(s)"
+        client.not_ready[3] = ["list vip is empty"]
+        client.push("contacts.imported", list="vip", imported=3, merged=0, invalid=0)
+        await until(pilot, lambda: cells(table)[0][-1] == "✖ 1 issue(s)", what="readiness refreshed")
+        assert "list vip is empty" in str(app.screen.query_one("#camp-info").render())
+
+
+@pytest.mark.asyncio
 async def test_scheduled_calendar_counts_days_and_lists_the_day():
     client = CampaignClient()
     app = app_for(client)

@@ -223,7 +223,7 @@ class CampaignsScreen(GatewayScreen):
         info.update(t)
 
     def on_live_batch(self, msg) -> None:
-        if msg.batch.campaign_ids:
+        if msg.batch.campaign_ids or msg.batch.lists_changed:
             self._stale = True
 
     def _reload_if_stale(self) -> None:
