@@ -27,11 +27,10 @@ from .config import Config
 from .links import make_link
 from .links.base import Inbound, LinkStatus, Receipt
 from .metrics import Metrics, MetricsSnapshot, serve_metrics, write_textfile
-from .models import LinkState
 from .sending.dispatcher import Dispatcher
 from .sending.router import LinkRuntime
 from .store import inbound as inbound_store
-from .store import messages as mq
+from .store import actions, receipts
 from .store.store import Store, Tx
 from .systemd import Notifier, watchdog_pinger
 
@@ -48,7 +47,7 @@ class _Sink:
         self.name = name
 
     async def receipt(self, r: Receipt) -> None:
-        await self.gw.store.run(mq.record_receipt, r.link, r.carrier_id, r.stat, r.err, r.done_at,
+        await self.gw.store.run(receipts.record_receipt, r.link, r.carrier_id, r.stat, r.err, r.done_at,
                                 r.recipient, r.raw, tuple(r.alt_ids))
 
     def _e164(self, address: str) -> str:
@@ -212,7 +211,7 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
     gw.store.open()
     overrides = gw.store.db.execute("SELECT kind, name, enabled FROM overrides").fetchall()  # type: ignore[union-attr]
     gw.apply_overrides([tuple(r) for r in overrides])
-    recovered = gw.store.run_sync(mq.recover, cfg.queue.crash_policy)
+    recovered = gw.store.run_sync(actions.recover, cfg.queue.crash_policy)
     if any(recovered.values()):
         log.warning("crash recovery (%s): %s", cfg.queue.crash_policy, recovered)
     try:

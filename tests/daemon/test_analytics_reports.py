@@ -12,6 +12,7 @@ from gatewayd.analytics import reports
 from gatewayd.contacts import suppression
 from gatewayd.models import Priority
 from gatewayd.store import messages as mq
+from gatewayd.store import receipts
 
 from test_campaign_kit import NUMBER, OTHER, World
 
@@ -80,7 +81,7 @@ def test_send_status_and_segments_by_state_with_cost(world):
     def outcomes(tx):
         for mid, stat in ((ids[0], "DELIVRD"), (ids[1], "UNDELIV")):
             for seg in tx.db.execute("SELECT carrier_id FROM segments WHERE message_id = ?", (mid,)).fetchall():
-                mq.record_receipt(tx, "sim", seg[0], stat, None, tx.now, None, "")
+                receipts.record_receipt(tx, "sim", seg[0], stat, None, tx.now, None, "")
 
     world.run(outcomes)
     rep = report(world, c, prices={"sim": 0.01})

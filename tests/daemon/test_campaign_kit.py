@@ -17,7 +17,7 @@ from gatewayd import config
 from gatewayd.campaigns import attribution, expand, lifecycle, scripts, steps
 from gatewayd.contacts import importer
 from gatewayd.links.base import Inbound
-from gatewayd.store import inbound, messages as mq
+from gatewayd.store import inbound, messages as mq, receipts
 from gatewayd.store.store import Store
 
 NUMBER = "+14155550100"
@@ -116,7 +116,7 @@ class World:
                 for m in claimed:
                     for seg_id, _idx, _text in m.pending:
                         self._carrier += 1
-                        mq.segment_sent(tx, mq.SegResult(seg_id, m.id, "sim", True, f"c{self._carrier}"))
+                        receipts.segment_sent(tx, mq.SegResult(seg_id, m.id, "sim", True, f"c{self._carrier}"))
                     mq.message_submitted(tx, m.id, "sim")
                     ids.append(m.id)
         return self.run(op)

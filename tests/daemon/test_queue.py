@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatewayd.models import MsgState, Priority
+from gatewayd.store import actions, receipts
 from gatewayd.store import messages as mq
 from gatewayd.store.store import Store
 
@@ -82,7 +83,7 @@ def test_ttl_expired_message_is_never_claimed(store):
 def test_expire_due_sweeps_without_claiming(store):
     ids = [m for m, _ in store.run_sync(mq.enqueue, [new(to=f"+1415555{2000 + i}", ttl_s=10) for i in range(3)])]
     store.clock_cell[0] += 11
-    assert store.run_sync(mq.expire_due) == 3
+    assert store.run_sync(actions.expire_due) == 3
     assert {state(store, m) for m in ids} == {"expired"}
 
 
@@ -97,7 +98,7 @@ def test_permanent_failure_carries_reason(store):
 
 def _submit(store, c, ids):
     for (seg_id, _, _), cid in zip(c.pending, ids):
-        store.run_sync(mq.segment_sent, mq.SegResult(seg_id, c.id, "sim", True, cid))
+        store.run_sync(receipts.segment_sent, mq.SegResult(seg_id, c.id, "sim", True, cid))
     store.run_sync(mq.message_submitted, c.id, "sim")
 
 
@@ -107,9 +108,9 @@ def test_multipart_aggregates_delivered_only_when_all_are(store):
     assert len(c.pending) == 2
     _submit(store, c, ["a1", "a2"])
     assert state(store, mid) == "sent"
-    store.run_sync(mq.record_receipt, "sim", "a1", "DELIVRD", "000", None, None, "")
+    store.run_sync(receipts.record_receipt, "sim", "a1", "DELIVRD", "000", None, None, "")
     assert state(store, mid) == "sent"
-    store.run_sync(mq.record_receipt, "sim", "a2", "DELIVRD", "000", None, None, "")
+    store.run_sync(receipts.record_receipt, "sim", "a2", "DELIVRD", "000", None, None, "")
     assert state(store, mid) == "delivered"
 
 
@@ -117,8 +118,8 @@ def test_multipart_undelivered_when_any_segment_is(store):
     [(mid, _)] = store.run_sync(mq.enqueue, [new(text="z" * 300)])
     [c] = store.run_sync(mq.claim, "+14155550100", 10)
     _submit(store, c, ["b1", "b2"])
-    store.run_sync(mq.record_receipt, "sim", "b1", "DELIVRD", "000", None, None, "")
-    store.run_sync(mq.record_receipt, "sim", "b2", "UNDELIV", "001", None, None, "")
+    store.run_sync(receipts.record_receipt, "sim", "b1", "DELIVRD", "000", None, None, "")
+    store.run_sync(receipts.record_receipt, "sim", "b2", "UNDELIV", "001", None, None, "")
     row = store.db.execute("SELECT state, error_text FROM messages WHERE id = ?", (mid,)).fetchone()
     assert row["state"] == "undelivered" and "UNDELIV" in row["error_text"]
     segs = store.db.execute("SELECT state FROM segments WHERE message_id = ? ORDER BY idx", (mid,)).fetchall()
@@ -128,7 +129,7 @@ def test_multipart_undelivered_when_any_segment_is(store):
 def test_receipt_before_submit_response_still_matches(store):
     [(mid, _)] = store.run_sync(mq.enqueue, [new()])
     [c] = store.run_sync(mq.claim, "+14155550100", 10)
-    assert store.run_sync(mq.record_receipt, "sim", "ff01", "DELIVRD", "000", None, None, "early") is None
+    assert store.run_sync(receipts.record_receipt, "sim", "ff01", "DELIVRD", "000", None, None, "early") is None
     assert store.db.execute("SELECT value FROM counters WHERE name = 'unmatched'").fetchone()[0] == 1
     _submit(store, c, ["ff01"])
     assert state(store, mid) == "delivered"
@@ -139,12 +140,12 @@ def test_receipt_matches_alternative_id_form(store):
     [(mid, _)] = store.run_sync(mq.enqueue, [new()])
     [c] = store.run_sync(mq.claim, "+14155550100", 10)
     _submit(store, c, ["1f"])          # hex in submit_sm_resp
-    store.run_sync(mq.record_receipt, "sim", "31", "DELIVRD", "000", None, None, "", ("1f",))  # decimal receipt
+    store.run_sync(receipts.record_receipt, "sim", "31", "DELIVRD", "000", None, None, "", ("1f",))  # decimal receipt
     assert state(store, mid) == "delivered"
 
 
 def test_unmatched_receipt_is_kept(store):
-    assert store.run_sync(mq.record_receipt, "sim", "nope", "DELIVRD", "000", None, None, "raw text") is None
+    assert store.run_sync(receipts.record_receipt, "sim", "nope", "DELIVRD", "000", None, None, "raw text") is None
     row = store.db.execute("SELECT carrier_id, raw, segment_id FROM receipts").fetchone()
     assert tuple(row) == ("nope", "raw text", None)
 
@@ -155,14 +156,14 @@ def test_modem_receipt_needs_matching_recipient(store):
     b = store.run_sync(mq.enqueue, [new(to="+14155550002")])[0][0]
     for c in store.run_sync(mq.claim, "+14155550100", 10):
         _submit(store, c, ["7"])
-    store.run_sync(mq.record_receipt, "modem0", "7", "DELIVRD", "0", None, "+14155550001", "")
+    store.run_sync(receipts.record_receipt, "modem0", "7", "DELIVRD", "0", None, "+14155550001", "")
     assert (state(store, a), state(store, b)) == ("delivered", "sent")
 
 
 def test_crash_recovery_resend_flags_possible_duplicate(store):
     ids = [m for m, _ in store.run_sync(mq.enqueue, [new(to=f"+1415555{3000 + i}") for i in range(3)])]
     store.run_sync(mq.claim, "+14155550100", 2)          # two handed to a link, then "crash"
-    counts = store.run_sync(mq.recover, "resend")
+    counts = store.run_sync(actions.recover, "resend")
     assert counts["resent"] == 2
     rows = store.db.execute("SELECT id, state, possible_duplicate FROM messages ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [(ids[0], "queued", 1), (ids[1], "queued", 1), (ids[2], "queued", 0)]
@@ -172,16 +173,16 @@ def test_crash_recovery_resend_flags_possible_duplicate(store):
 def test_crash_recovery_other_policies(store, policy, expected):
     [(mid, _)] = store.run_sync(mq.enqueue, [new()])
     store.run_sync(mq.claim, "+14155550100", 1)
-    store.run_sync(mq.recover, policy)
+    store.run_sync(actions.recover, policy)
     assert state(store, mid) == expected
 
 
 def test_cancel_and_retry(store):
     [(mid, _)] = store.run_sync(mq.enqueue, [new()])
-    assert store.run_sync(mq.cancel, mid, "alice") == "cancelled"
+    assert store.run_sync(actions.cancel, mid, "alice") == "cancelled"
     with pytest.raises(Exception, match="only queued"):
-        store.run_sync(mq.cancel, mid, "alice")
-    assert store.run_sync(mq.retry, mid, "alice", 3600) == "queued"
+        store.run_sync(actions.cancel, mid, "alice")
+    assert store.run_sync(actions.retry, mid, "alice", 3600) == "queued"
     assert [c.id for c in store.run_sync(mq.claim, "+14155550100", 1)] == [mid]
 
 
@@ -197,7 +198,7 @@ def test_failed_op_is_isolated_in_its_batch(store):
     from gatewayd.store.store import _Op
 
     good = _Op(mq.enqueue, ([new(to="+14155555001")],))
-    bad = _Op(mq.cancel, (999, "x"))
+    bad = _Op(actions.cancel, (999, "x"))
     store._execute([good, bad])
     assert good.error is None and bad.error is not None
     assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1

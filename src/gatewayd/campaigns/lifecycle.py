@@ -26,7 +26,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import BadRequest, Conflict, NotFound
-from ..store import messages as mq
+from ..store import actions
 from ..store.store import Tx
 
 ACTIVE = ("scheduled", "processing", "sending", "paused", "suspended")
@@ -174,7 +174,7 @@ def _withdraw(tx: Tx, row: sqlite3.Row, reason: str, *, rewind: bool) -> int:
             " AND contact_id = ? AND step = ? AND pending = 1",
             [(tx.now, cid, q["contact_id"], q["step"]) for q in queued])
         tx.db.execute("UPDATE campaigns SET generation = generation + 1 WHERE id = ?", (cid,))
-    return mq.ignore_queued(tx, "campaign_id = ? AND source = 'campaign'", (cid,), reason)
+    return actions.ignore_queued(tx, "campaign_id = ? AND source = 'campaign'", (cid,), reason)
 
 
 def campaign_dict(row: sqlite3.Row, extra: dict[str, Any] | None = None) -> dict[str, Any]:

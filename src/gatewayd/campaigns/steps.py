@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from ..config import Config
 from ..models import MsgState, Priority
+from ..store import actions
 from ..store import messages as mq
 from ..store.store import Tx
 from ..contacts import suppression
@@ -213,5 +214,5 @@ def stop_contact(tx: Tx, campaign_id: int, contact_id: int, phone: str, reason: 
     n = tx.db.execute("UPDATE campaign_contacts SET state = 'stopped', next_at = NULL, updated_at = ?"
                       " WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
                       (tx.now, campaign_id, contact_id)).rowcount
-    mq.ignore_queued(tx, "campaign_id = ? AND recipient = ? AND source = 'campaign'", (campaign_id, phone), reason)
+    actions.ignore_queued(tx, "campaign_id = ? AND recipient = ? AND source = 'campaign'", (campaign_id, phone), reason)
     return bool(n)

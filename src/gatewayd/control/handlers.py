@@ -19,6 +19,7 @@ from ..errors import BadRequest, GatewayError, NotFound
 from ..models import MsgState, Priority, Role
 from ..phones import normalise
 from ..sending import segments
+from ..store import actions
 from ..store import messages as mq
 from ..store import views
 from ..store.store import Tx
@@ -216,12 +217,12 @@ async def list_messages(gw, who: Principal, req: P.ListMessages) -> P.MessagePag
 
 @handles(P.Cancel, Role.AGENT)
 async def cancel(gw, who: Principal, req: P.Cancel) -> dict:
-    return {"message_id": req.message_id, "state": await gw.store.run(mq.cancel, req.message_id, who.user)}
+    return {"message_id": req.message_id, "state": await gw.store.run(actions.cancel, req.message_id, who.user)}
 
 
 @handles(P.Retry, Role.AGENT)
 async def retry(gw, who: Principal, req: P.Retry) -> dict:
-    state = await gw.store.run(mq.retry, req.message_id, who.user, gw.cfg.queue.default_ttl_s)
+    state = await gw.store.run(actions.retry, req.message_id, who.user, gw.cfg.queue.default_ttl_s)
     gw.dispatcher.kick()
     return {"message_id": req.message_id, "state": state}
 
@@ -267,12 +268,12 @@ async def set_enabled(gw, who: Principal, req: P.SetEnabled) -> dict:
         if req.enabled:
             return 0
         if req.kind == "number":
-            return mq.ignore_queued(tx, "sender = ?", (req.name,), f"sender {req.name} disabled by {who.user}")
+            return actions.ignore_queued(tx, "sender = ?", (req.name,), f"sender {req.name} disabled by {who.user}")
         n = 0
         for number in gw.cfg.numbers:
             others = [x for x in number.links if x != req.name and gw.links[x].enabled]
             if req.name in number.links and not others:
-                n += mq.ignore_queued(tx, "sender = ?", (number.address,),
+                n += actions.ignore_queued(tx, "sender = ?", (number.address,),
                                       f"every link of {number.address} is disabled")
         return n
 

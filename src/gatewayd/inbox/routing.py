@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import Config, NumberConfig
-from ..store import messages as mq
+from ..store import actions
 from ..store.store import Tx
 from . import conversations as cv
 
@@ -111,7 +111,7 @@ def _close(tx: Tx, camp: Any) -> int:
     rows = tx.db.execute("SELECT id FROM conversations WHERE campaign_id = ? AND status = 'open'",
                          (camp["id"],)).fetchall()
     for r in rows:
-        mq.ignore_queued(tx, "conversation_id = ?", (r["id"],),
+        actions.ignore_queued(tx, "conversation_id = ?", (r["id"],),
                          f"campaign {camp['id']} ended on a single-use number")
         cv.update(tx, r["id"], "conversation.closed",
                   extra={"reason": f"campaign {camp['id']} {camp['status']} on a single-use number"},

@@ -20,6 +20,7 @@ import trio
 from ..config import Config, NumberConfig
 from ..links.base import LinkStatus, OutSegment, SubmitResult
 from ..models import Encoding, LinkState
+from ..store import actions, receipts
 from ..store import messages as mq
 from ..store.store import Store, Tx
 from .pacing import TokenBucket, backoff
@@ -121,7 +122,7 @@ class Dispatcher:
     async def _housekeeping(self) -> None:
         """Expire stale messages of lanes that are not claiming (links down), recover rates."""
         while True:
-            n = await self.store.run(mq.expire_due)
+            n = await self.store.run(actions.expire_due)
             if n:
                 log.info("expired %d queued messages past their TTL", n)
             now = self.clock()
@@ -245,7 +246,7 @@ class Dispatcher:
 
         def op(tx: Tx) -> None:
             for r in sent:
-                mq.segment_sent(tx, r)
+                receipts.segment_sent(tx, r)
             if failure is None:
                 mq.message_submitted(tx, m.id, lr.name, m.attempts)
             elif failure.error_code == "link_down" and not sent:

@@ -4,9 +4,10 @@ Rules that live here because they must hold in the database, not just in memory:
 - per-recipient order: a message is claimable only when no earlier message from the same sender to
   the same recipient is still queued or sending (a message waiting on retry blocks later ones);
 - TTL: a message whose expiry passed while queued becomes ``expired`` and is never claimed;
-- a segment's carrier id is stored with its submit result, and a receipt that arrived earlier
-  (kept as unmatched) is applied at that moment;
 - one logical status per message, aggregated from its segments.
+
+Receipts and carrier ids are in :mod:`.receipts`; crash recovery, the TTL sweep and operators'
+cancel/retry/ignore in :mod:`.actions`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Iterable
 
 import msgspec
 
-from ..models import MsgState, Priority, ReceiptStat, UNDELIVERED_STATS
+from ..models import MsgState, Priority
 from ..sending import segments as seg_mod
 from .store import Tx
 
@@ -219,15 +220,6 @@ def expire(tx: Tx, message_id: int) -> None:
               error_code="expired", error_text="TTL passed while queued")
 
 
-def expire_due(tx: Tx, limit: int = 1000) -> int:
-    ids = [r[0] for r in tx.db.execute(
-        "SELECT id FROM messages WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
-        (tx.now, limit))]
-    for mid in ids:
-        expire(tx, mid)
-    return len(ids)
-
-
 class SegResult(msgspec.Struct):
     """What the dispatcher learned about one segment."""
 
@@ -240,23 +232,6 @@ class SegResult(msgspec.Struct):
     error_text: str | None = None
     transient: bool = False
     submitted_at: float = 0.0
-
-
-def segment_sent(tx: Tx, r: SegResult) -> None:
-    tx.db.execute(
-        "UPDATE segments SET state = 'sent', carrier_id = ?, link = ?, submitted_at = ?, error_code = NULL,"
-        " error_text = NULL WHERE id = ?",
-        (r.carrier_id, r.link, r.submitted_at or tx.now, r.segment_id),
-    )
-    if r.carrier_id:
-        # A receipt that overtook its submit_sm_resp is waiting unmatched: apply it now.
-        early = tx.db.execute("SELECT DISTINCT receipt_id FROM unmatched_ids WHERE carrier_id = ?",
-                              (r.carrier_id,)).fetchall()
-        for (rid,) in early:
-            rc = tx.db.execute("SELECT * FROM receipts WHERE id = ? AND segment_id IS NULL", (rid,)).fetchone()
-            tx.db.execute("DELETE FROM unmatched_ids WHERE receipt_id = ?", (rid,))
-            if rc is not None:
-                _apply_receipt_to(tx, dict(rc), r.segment_id)
 
 
 def message_submitted(tx: Tx, message_id: int, link: str, attempts: int | None = None) -> None:
@@ -335,161 +310,3 @@ def _aggregate_state(states: list[str]) -> str | None:
     if states and all(s in ("sent", "delivered") for s in states):
         return MsgState.SENT.value
     return None
-
-
-# ---- receipts -------------------------------------------------------------------------------
-
-MATCH_WINDOW_S = 7 * 86400.0
-
-
-def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | None, done_at: float | None,
-                   recipient: str | None, raw: str, alt_ids: tuple[str, ...] = ()) -> int | None:
-    """Store a receipt and apply it to its segment if one matches. Returns the message id or None
-    (kept as unmatched: a later submit result with that id will claim it)."""
-    seg = _match(tx, link, (carrier_id, *alt_ids), recipient)
-    cur = tx.db.execute(
-        "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at, raw,"
-        " segment_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (link, carrier_id, "|".join(alt_ids), recipient, stat, err, done_at, tx.now, raw,
-         None if seg is None else seg["id"]),
-    )
-    if seg is None:
-        tx.db.executemany("INSERT INTO unmatched_ids(carrier_id, receipt_id) VALUES (?, ?)",
-                          [(i, cur.lastrowid) for i in dict.fromkeys((carrier_id, *alt_ids))])
-        tx.emit("receipt", matched=False, link=link, carrier_id=carrier_id, stat=stat, err=err)
-        return None
-    rc = {"id": cur.lastrowid, "link": link, "carrier_id": carrier_id, "stat": stat, "err": err,
-          "done_at": done_at}
-    return _apply(tx, rc, seg)
-
-
-_MATCH_SQL = """SELECT s.id, s.link, s.submitted_at, s.message_id, s.idx, s.state, m.recipient, m.segments,
-       m.state AS message_state
-FROM segments s JOIN messages m ON m.id = s.message_id
-WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DESC"""
-
-
-def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> sqlite3.Row | None:
-    rows = tx.db.execute(_MATCH_SQL.format(qs=",".join("?" * len(ids))),
-                         (*ids, tx.now - MATCH_WINDOW_S)).fetchall()
-    if recipient is not None:   # modems: TP-MR wraps at 256, so the recipient must agree too
-        rows = [r for r in rows if r["recipient"] == recipient]
-    same_link = [r for r in rows if r["link"] == link]
-    if same_link:
-        return same_link[0]
-    return rows[0] if len(rows) == 1 else None
-
-
-def _apply_receipt_to(tx: Tx, rc: dict[str, Any], segment_id: int) -> int:
-    """A receipt kept as unmatched finds its segment (the submit result came after it)."""
-    tx.db.execute("UPDATE receipts SET segment_id = ? WHERE id = ?", (segment_id, rc["id"]))
-    seg = tx.db.execute(
-        "SELECT s.id, s.submitted_at, s.message_id, s.idx, s.state, m.segments, m.state AS message_state"
-        " FROM segments s JOIN messages m ON m.id = s.message_id WHERE s.id = ?", (segment_id,)).fetchone()
-    return _apply(tx, rc, seg)
-
-
-def _apply(tx: Tx, rc: dict[str, Any], seg: sqlite3.Row) -> int:
-    stat = rc["stat"]
-    try:
-        rstat = ReceiptStat(stat)
-    except ValueError:
-        rstat = ReceiptStat.UNKNOWN
-    if rstat is ReceiptStat.DELIVRD:
-        new_state = "delivered"
-    elif rstat in UNDELIVERED_STATS:
-        new_state = "undelivered"
-    else:
-        new_state = None   # ENROUTE / ACCEPTD: intermediate, keep "sent"
-    err = rc["err"] if new_state == "undelivered" else None
-    if new_state and seg["state"] in ("sent", "sending", "delivered", "undelivered"):
-        tx.db.execute(
-            "UPDATE segments SET state = ?, receipt_stat = ?, done_at = ?, error_code = ? WHERE id = ?",
-            (new_state, stat, rc["done_at"] or tx.now, err, seg["id"]),
-        )
-    else:
-        new_state = None
-        tx.db.execute("UPDATE segments SET receipt_stat = ? WHERE id = ?", (stat, seg["id"]))
-    message_id = seg["message_id"]
-    latency = tx.now - seg["submitted_at"] if seg["submitted_at"] else None
-    tx.emit("receipt", matched=True, message_id=message_id, segment=seg["idx"], stat=stat,
-            err=rc["err"], link=rc["link"], carrier_id=rc["carrier_id"], latency_s=latency)
-    detail = f"receipt {stat}"
-    if seg["segments"] == 1:
-        # One segment: its state is the message's (as aggregate() would conclude, without asking).
-        if new_state is not None and seg["message_state"] in ("sent", "delivered", "undelivered"):
-            if new_state != seg["message_state"]:
-                extra = {"error_code": err, "error_text": f"receipt {stat}"} if new_state == "undelivered" else {}
-                set_state(tx, message_id, new_state, detail, **extra)
-            return message_id
-    aggregate(tx, message_id, detail)
-    return message_id
-
-
-# ---- crash recovery -------------------------------------------------------------------------
-
-
-def recover(tx: Tx, policy: str) -> dict[str, int]:
-    """Resolve messages left in ``sending`` by a crash. Their submit may or may not have reached
-    the carrier. ``resend`` (default): queue again, flagged possible duplicate; ``fail``: fail
-    with the reason; ``assume_sent``: count them as sent (unconfirmed)."""
-    counts = {"resent": 0, "failed": 0, "assumed_sent": 0}
-    ids = [r[0] for r in tx.db.execute("SELECT id FROM messages WHERE state = 'sending'")]
-    for mid in ids:
-        if policy == "fail":
-            tx.db.execute("UPDATE segments SET state = 'failed' WHERE message_id = ? AND state = 'sending'", (mid,))
-            set_state(tx, mid, MsgState.FAILED, "outcome unknown after restart", error_code="crash",
-                      error_text="outcome unknown after restart (crash_policy=fail)", possible_duplicate=1)
-            counts["failed"] += 1
-        elif policy == "assume_sent":
-            tx.db.execute("UPDATE segments SET state = 'sent' WHERE message_id = ? AND state = 'sending'", (mid,))
-            tx.db.execute("UPDATE messages SET possible_duplicate = 1 WHERE id = ?", (mid,))
-            aggregate(tx, mid, "assumed sent after restart")
-            counts["assumed_sent"] += 1
-        else:
-            tx.db.execute("UPDATE segments SET state = 'queued' WHERE message_id = ? AND state = 'sending'", (mid,))
-            set_state(tx, mid, MsgState.QUEUED, "requeued after restart: possible duplicate", possible_duplicate=1)
-            counts["resent"] += 1
-    if ids:
-        tx.emit("queue.recovered", policy=policy, **counts)
-    return counts
-
-
-def cancel(tx: Tx, message_id: int, who: str) -> str:
-    row = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None:
-        from ..errors import NotFound
-        raise NotFound(f"no message {message_id}")
-    if row["state"] != "queued":
-        from ..errors import Conflict
-        raise Conflict(f"message {message_id} is {row['state']}: only queued messages can be cancelled")
-    tx.db.execute("UPDATE segments SET state = 'cancelled' WHERE message_id = ? AND state = 'queued'", (message_id,))
-    set_state(tx, message_id, MsgState.CANCELLED, f"cancelled by {who}")
-    return MsgState.CANCELLED.value
-
-
-RETRYABLE = {"failed", "expired", "undelivered", "cancelled", "ignored"}
-
-
-def retry(tx: Tx, message_id: int, who: str, ttl_s: float) -> str:
-    row = tx.db.execute("SELECT state FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None:
-        from ..errors import NotFound
-        raise NotFound(f"no message {message_id}")
-    if row["state"] not in RETRYABLE:
-        from ..errors import Conflict
-        raise Conflict(f"message {message_id} is {row['state']}: only {', '.join(sorted(RETRYABLE))} can be retried")
-    tx.db.execute("UPDATE segments SET state = 'queued', carrier_id = NULL, error_code = NULL, error_text = NULL,"
-                  " receipt_stat = NULL WHERE message_id = ?", (message_id,))
-    set_state(tx, message_id, MsgState.QUEUED, f"retry requested by {who}", not_before=0, attempts=0,
-              expires_at=tx.now + ttl_s, error_code=None, error_text=None)
-    return MsgState.QUEUED.value
-
-
-def ignore_queued(tx: Tx, where: str, params: tuple, reason: str) -> int:
-    """Mark queued messages matching ``where`` as ignored (sender/link/campaign disabled)."""
-    ids = [r[0] for r in tx.db.execute(f"SELECT id FROM messages WHERE state = 'queued' AND {where}", params)]
-    for mid in ids:
-        tx.db.execute("UPDATE segments SET state = 'ignored' WHERE message_id = ? AND state = 'queued'", (mid,))
-        set_state(tx, mid, MsgState.IGNORED, reason, error_code="ignored", error_text=reason)
-    return len(ids)
