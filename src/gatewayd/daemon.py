@@ -30,13 +30,17 @@ from .metrics import Metrics, MetricsSnapshot, serve_metrics, write_textfile
 from .sending.dispatcher import Dispatcher
 from .sending.router import LinkRuntime
 from .store import inbound as inbound_store
-from .store import actions, receipts
+from .store import actions, bulk
 from .store.store import Store, Tx
 from .systemd import Notifier, watchdog_pinger
 
 log = logging.getLogger(__name__)
 
 Service = Callable[..., Awaitable[None]]
+
+
+def _receipt_args(r: Receipt) -> tuple:
+    return r.link, r.carrier_id, r.stat, r.err, r.done_at, r.recipient, r.raw, tuple(r.alt_ids)
 
 
 class _Sink:
@@ -47,8 +51,13 @@ class _Sink:
         self.name = name
 
     async def receipt(self, r: Receipt) -> None:
-        await self.gw.store.run(receipts.record_receipt, r.link, r.carrier_id, r.stat, r.err, r.done_at,
-                                r.recipient, r.raw, tuple(r.alt_ids))
+        await self.gw.store.run(bulk.record_receipt, *_receipt_args(r))
+
+    async def receipt_batch(self, rs: list[Receipt], done: Callable[[list[BaseException | None]], None]) -> None:
+        def committed(errors: list[BaseException | None] | None, error: BaseException | None) -> None:
+            done([error] * len(rs) if error is not None or errors is None else errors)
+
+        await self.gw.store.post(bulk.record_receipts, [_receipt_args(r) for r in rs], on_done=committed)
 
     def _e164(self, address: str) -> str:
         """SMSCs and modems often give numbers with TON unknown and no '+': store E.164 so the

@@ -426,6 +426,16 @@ class RecordingSink:
         self.receipts.append(receipt)
         self._notify()
 
+    async def receipt_batch(self, receipts: list[Receipt], done) -> None:
+        await trio.sleep(0)
+        if self.fail_receipts:
+            self.fail_receipts -= 1
+            done([RuntimeError("database is locked")] * len(receipts))
+            return
+        self.receipts.extend(receipts)
+        self._notify()
+        done([None] * len(receipts))
+
     async def inbound(self, message: Inbound) -> None:
         await trio.sleep(0)
         if self.fail_inbound:

@@ -10,6 +10,7 @@ after the data is committed, so the link may acknowledge to the network afterwar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -80,6 +81,14 @@ class LinkStatus(msgspec.Struct, frozen=True):
 
 class LinkSink(Protocol):
     async def receipt(self, receipt: Receipt) -> None: ...
+
+    async def receipt_batch(self, receipts: list[Receipt],
+                            done: Callable[[list[BaseException | None]], None]) -> None:
+        """Queue receipts for ONE commit and return; ``done(errors)`` runs in the Trio thread once
+        it committed, with None per stored receipt, or the error that kept one out. For links
+        that get receipts in bursts (SMPP)."""
+        ...
+
     async def inbound(self, message: Inbound) -> None: ...
     def status(self, status: LinkStatus) -> None: ...
 

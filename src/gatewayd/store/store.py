@@ -62,14 +62,35 @@ class Tx:
         """Run ``fn`` in the Trio thread once the transaction is durable (e.g. wake the dispatcher)."""
         self._after.append(fn)
 
+    def mark(self) -> tuple[int, int, int]:
+        """Where the op's events, deferred rows and callbacks stand; see :meth:`rewind`."""
+        return len(self._events), len(self._rows), len(self._after)
+
+    def rewind(self, mark: tuple[int, int, int]) -> None:
+        """Forget what was recorded since ``mark`` (after rolling back to a savepoint taken then)."""
+        del self._events[mark[0]:], self._rows[mark[1]:], self._after[mark[2]:]
+
+
+def _runs(batch: list["_Op"]) -> list[list["_Op"]]:
+    """Split a batch into runs of consecutive ops: one run per batchable kind, else single ops."""
+    out: list[list[_Op]] = []
+    for op in batch:
+        if out and hasattr(op.fn, "many") and out[-1][0].fn is op.fn:
+            out[-1].append(op)
+        else:
+            out.append([op])
+    return out
+
 
 class _Op:
-    __slots__ = ("fn", "args", "done", "result", "error", "events", "after", "waited")
+    __slots__ = ("fn", "args", "done", "result", "error", "events", "after", "waited", "on_done")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, waited: bool = True) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple, waited: bool = True,
+                 on_done: Callable[[Any, BaseException | None], None] | None = None) -> None:
         self.fn = fn
         self.args = args
         self.waited = waited
+        self.on_done = on_done
         self.done = trio.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -158,10 +179,12 @@ class Store:
             raise op.error
         return op.result
 
-    async def post(self, fn: Callable[..., Any], *args: Any) -> None:
+    async def post(self, fn: Callable[..., Any], *args: Any,
+                   on_done: Callable[[Any, BaseException | None], None] | None = None) -> None:
         """Queue a write op without waiting for its commit (results the dispatcher learned:
-        ordered after everything queued before, committed with the next group)."""
-        await self._send.send(_Op(fn, args, waited=False))
+        ordered after everything queued before, committed with the next group). ``on_done(result,
+        error)`` runs in the Trio thread after the commit (error None) or the op's failure."""
+        await self._send.send(_Op(fn, args, waited=on_done is not None, on_done=on_done))
 
     def post_nowait(self, fn: Callable[..., Any], *args: Any) -> None:
         self._send.send_nowait(_Op(fn, args, waited=False))
@@ -193,34 +216,19 @@ class Store:
         assert db is not None, "store not open"
         now = self.clock() if now is None else now
         db.execute("BEGIN IMMEDIATE")
-        cursor = self._cursor
+        self._batch_rows: dict[str, list[tuple]] = {}
+        self._batch_events: list[tuple] = []
         try:
-            rows: dict[str, list[tuple]] = {}
-            events: list[tuple] = []
-            for op in batch:
-                tx = Tx(db, now)
-                db.execute("SAVEPOINT op")
-                try:
-                    op.result = op.fn(tx, *op.args)
-                    db.execute("RELEASE op")
-                except Exception as exc:  # one op's failure must not undo the others
-                    db.execute("ROLLBACK TO op")
-                    db.execute("RELEASE op")
-                    op.error = exc
-                    continue
-                for sql, params in tx._rows:
-                    rows.setdefault(sql, []).append(params)
-                for type_, data in tx._events:
-                    cursor += 1
-                    events.append((cursor, now, type_, _json.encode(data).decode()))
-                    op.events.append((cursor, now, type_, data))
-                op.after = tx._after
-            for sql, params_list in rows.items():
+            for group in _runs(batch):
+                if len(group) == 1 or not self._run_many(db, now, group):
+                    for op in group:
+                        self._run_one(db, now, op)
+            for sql, params_list in self._batch_rows.items():
                 db.executemany(sql, params_list)
-            if events:
-                db.executemany("INSERT INTO events(cursor, at, type, data) VALUES (?, ?, ?, ?)", events)
+            if self._batch_events:
+                db.executemany("INSERT INTO events(cursor, at, type, data) VALUES (?, ?, ?, ?)", self._batch_events)
             db.execute("COMMIT")
-            self._cursor = cursor
+            self._cursor += len(self._batch_events)
             self.commits += 1
             self._last_progress = time.monotonic()
         except BaseException as exc:
@@ -231,6 +239,49 @@ class Store:
                 op.events = []
                 op.after = []
             log.exception("store transaction failed")
+
+    def _run_one(self, db: sqlite3.Connection, now: float, op: _Op) -> None:
+        tx = Tx(db, now)
+        db.execute("SAVEPOINT op")
+        try:
+            op.result = op.fn(tx, *op.args)
+            db.execute("RELEASE op")
+        except Exception as exc:  # one op's failure must not undo the others
+            db.execute("ROLLBACK TO op")
+            db.execute("RELEASE op")
+            op.error = exc
+            return
+        self._collect(tx, op)
+
+    def _run_many(self, db: sqlite3.Connection, now: float, group: list[_Op]) -> bool:
+        """A run of queued ops of one batchable kind as ONE set-wise call (``fn.many``): same
+        effects as running them one by one, with far fewer statements. False (nothing done) if it
+        failed: the caller then runs them one by one, so only the bad one fails."""
+        tx = Tx(db, now)
+        db.execute("SAVEPOINT many")
+        try:
+            results = group[0].fn.many(tx, [op.args for op in group])
+            db.execute("RELEASE many")
+        except Exception:
+            db.execute("ROLLBACK TO many")
+            db.execute("RELEASE many")
+            log.warning("set-wise %s failed; running its %d ops one by one",
+                        getattr(group[0].fn, "__qualname__", group[0].fn), len(group), exc_info=True)
+            return False
+        for op, result in zip(group, results, strict=True):
+            op.result = result
+        self._collect(tx, group[-1])   # events and callbacks in order, carried by the last op
+        return True
+
+    def _collect(self, tx: Tx, op: _Op) -> None:
+        for sql, params in tx._rows:
+            self._batch_rows.setdefault(sql, []).append(params)
+        cursor = self._cursor + len(self._batch_events)
+        for type_, data in tx._events:
+            cursor += 1
+            self._batch_events.append((cursor, tx.now, type_, _json.encode(data).decode()))
+            op.events.append((cursor, tx.now, type_, data))
+        op.after = tx._after
 
     def stalled_for(self) -> float:
         """Seconds the writer has had queued work without committing (0 when idle)."""
@@ -252,6 +303,11 @@ class Store:
                     fn()
                 except Exception:
                     log.exception("after-commit callback failed")
+            if op.on_done is not None:
+                try:
+                    op.on_done(op.result, op.error)
+                except Exception:
+                    log.exception("store op callback failed")
             op.done.set()
 
     # ---- reads -----------------------------------------------------------------------------

@@ -132,7 +132,8 @@ class SmppLink:
             stream = await self._connect(cfg.host, cfg.port)
         async with stream:
             session = Session(stream, name=f"{self.name}/{role}", on_deliver=self._on_deliver,
-                              enquire_link_s=cfg.enquire_link_s, response_timeout_s=cfg.response_timeout_s)
+                              enquire_link_s=cfg.enquire_link_s, response_timeout_s=cfg.response_timeout_s,
+                              take=self._take_receipt, on_batch=self._on_receipts)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
                 try:
@@ -198,6 +199,32 @@ class SmppLink:
                                     error_text=f"no submit_sm_resp within {self.cfg.response_timeout_s:g}s")
         return self._result(pdu)
 
+    def submit_nowait(self, seg: OutSegment, done: Callable[[SubmitResult], None]) -> bool:
+        """:meth:`submit` without a task per segment: ``done(result)`` is called once, from the
+        session's reader (or its timer, or its close). False when it cannot start that way now
+        (write buffer full): the caller uses :meth:`submit`. The dispatcher keeps the window."""
+        session = self._tx
+        if session is None or not session.bound or session.closed.is_set():
+            done(_LINK_DOWN)
+            return True
+        try:
+            params = message.submit_params(seg, self.cfg)
+        except (ValueError, UnicodeError) as exc:
+            done(SubmitResult(ok=False, error_code="invalid_segment", error_text=str(exc)))
+            return True
+
+        def answered(pdu: codec.Pdu | None, failure: str) -> None:
+            if pdu is not None:
+                done(self._result(pdu))
+            elif failure == "timeout":
+                done(SubmitResult(ok=False, transient=True, error_code="timeout",
+                                  error_text=f"no submit_sm_resp within {self.cfg.response_timeout_s:g}s"))
+            else:
+                done(SubmitResult(ok=False, transient=True, error_code="timeout",
+                                  error_text=f"connection lost before submit_sm_resp: {failure}"))
+
+        return session.request_nowait(partial(codec.encode, "submit_sm", **params), answered)
+
     def _result(self, pdu: codec.Pdu) -> SubmitResult:
         now = trio.current_time()
         if pdu.command == "generic_nack" or pdu.status != codec.ROK:
@@ -218,14 +245,37 @@ class SmppLink:
 
     # --- receiving ------------------------------------------------------------------------
 
+    def _receipt(self, pdu: codec.Pdu):
+        text = message.receipt_text(message.user_data(pdu), pdu.get("data_coding", 0))
+        return receipt.build(pdu, self.name, self.cfg.msg_id_format, text)
+
+    def _take_receipt(self, pdu: codec.Pdu):
+        """Receipts are committed in bulk (one commit per read from the SMSC, answered together
+        afterwards); one we cannot read goes the one-by-one way, which logs and answers it."""
+        if not receipt.is_receipt(pdu):
+            return None
+        try:
+            return self._receipt(pdu)
+        except Exception:
+            return None
+
+    async def _on_receipts(self, receipts: list, answer: Callable[[list[int]], None]) -> None:
+        def done(errors: list[BaseException | None]) -> None:
+            failed = [e for e in errors if e is not None]
+            if failed:
+                log.error("%s: %d of %d receipts not stored (%s); answering them ESME_RX_T_APPN so the "
+                          "SMSC redelivers", self.name, len(failed), len(errors), failed[0])
+            answer([codec.ROK if e is None else codec.RX_T_APPN for e in errors])
+
+        await self._sink.receipt_batch(receipts, done)
+
     async def _on_deliver(self, pdu: codec.Pdu) -> int | None:
         """deliver_sm / data_sm: commit through the sink, then the session answers ROK."""
         if pdu.command == "alert_notification":
             log.info("%s: alert_notification for %s", self.name, pdu.get("source_addr"))
             return None
         if receipt.is_receipt(pdu):
-            text = message.receipt_text(message.user_data(pdu), pdu.get("data_coding", 0))
-            await self._sink.receipt(receipt.build(pdu, self.name, self.cfg.msg_id_format, text))
+            await self._sink.receipt(self._receipt(pdu))
             return codec.ROK
         try:
             part = message.mo_part(pdu, self.cfg.default_coding)

@@ -35,7 +35,17 @@ LANE_DEPTH = 8   # queued per lane before the reader stops reading (backpressure
 WRITE_TIMEOUT_S = 10.0
 OUT_HIGH_WATER = 64 * 1024     # octets queued for the writer before senders wait
 
+BATCH_BACKLOG = 4096   # batched deliver_sm not yet answered before the reader stops reading
+
 OnDeliver = Callable[[Pdu], Awaitable[int | None]]
+#: Receipts in bulk: ``take(pdu)`` returns the link's reading of a PDU it wants to commit in a batch
+#: (None: the PDU goes through ``on_deliver`` as usual); ``on_batch(items, answer)`` queues one
+#: batch for one commit and arranges for ``answer(statuses)`` (one per item) to be called after it.
+Take = Callable[[Pdu], object | None]
+#: A request answered by callback: ``(response, "")``, or ``(None, "timeout")`` after the response
+#: timeout, or ``(None, reason)`` when the connection closed first. Called exactly once.
+OnResponse = Callable[[Pdu | None, str], None]
+OnBatch = Callable[[list, Callable[[list[int]], None]], Awaitable[None]]
 
 
 def lane_of(source_addr: str) -> int:
@@ -68,15 +78,23 @@ class _Pending:
 
 class Session:
     def __init__(self, stream: trio.abc.Stream, *, name: str, on_deliver: OnDeliver,
-                 enquire_link_s: float, response_timeout_s: float, max_pdu: int = codec.MAX_PDU) -> None:
+                 enquire_link_s: float, response_timeout_s: float, max_pdu: int = codec.MAX_PDU,
+                 take: Take | None = None, on_batch: OnBatch | None = None) -> None:
         self.name = name
         self._stream = stream
         self._on_deliver = on_deliver
+        self._take = take if on_batch is not None else None
+        self._on_batch = on_batch
+        self._batch: list[tuple[Pdu, object]] = []
+        self._unanswered = 0
+        self._room = trio.Event()
         self.enquire_link_s = enquire_link_s
         self.response_timeout_s = response_timeout_s
         self._framer = codec.Framer(max_pdu)
         self._seq = codec.Sequencer()
         self._pending: dict[int, _Pending] = {}
+        self._callbacks: dict[int, tuple[float, OnResponse]] = {}   # in send order = deadline order
+        self._callback_added = trio.Event()
         self._out = bytearray()
         self._out_ready = trio.Event()
         self._drained = trio.Event()
@@ -90,7 +108,7 @@ class Session:
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._callbacks)
 
     async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         """Read until :meth:`close`; returns then. Start with ``nursery.start``."""
@@ -99,6 +117,7 @@ class Session:
             self._nursery = nursery
             nursery.start_soon(self._reader)
             nursery.start_soon(self._writer)
+            nursery.start_soon(self._expire_callbacks)
             for _send, receive in self._lanes:
                 nursery.start_soon(self._lane, receive)
             task_status.started()
@@ -115,6 +134,9 @@ class Session:
         self._drained.set()
         for slot in self._pending.values():
             slot.done.set()
+        callbacks, self._callbacks = self._callbacks, {}
+        for _deadline, callback in callbacks.values():
+            self._call(callback, None, reason)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -135,6 +157,40 @@ class Session:
         if slot.pdu is None:
             raise SessionClosed(self.close_reason, written=True)
         return slot.pdu
+
+    def request_nowait(self, build: Callable[[int], bytes], on_response: OnResponse) -> bool:
+        """Queue ``build(sequence)`` now and have the reader call ``on_response`` with its answer:
+        no task, no wait (the submit hot path). False, and nothing sent, if the connection is
+        closed or the write buffer is over its high-water mark (use :meth:`request` then)."""
+        if self.closed.is_set() or len(self._out) >= OUT_HIGH_WATER:
+            return False
+        seq = self._seq.next()
+        self._out += build(seq)
+        self._out_ready.set()
+        self._callbacks[seq] = (trio.current_time() + self.response_timeout_s, on_response)
+        self._callback_added.set()
+        return True
+
+    def _call(self, callback: OnResponse, pdu: Pdu | None, failure: str) -> None:
+        try:
+            callback(pdu, failure)
+        except Exception:   # the reader must survive a bug in whoever waits
+            log.exception("%s: response callback failed", self.name)
+
+    async def _expire_callbacks(self) -> None:
+        """The response timeout of callback requests: one timer for all (they were sent in order,
+        so the oldest is always the next to expire)."""
+        while True:
+            if not self._callbacks:
+                self._callback_added = trio.Event()
+                await self._callback_added.wait()
+                continue
+            seq, (deadline, callback) = next(iter(self._callbacks.items()))
+            if trio.current_time() < deadline:
+                await trio.sleep_until(deadline)
+                continue
+            del self._callbacks[seq]
+            self._call(callback, None, "timeout")
 
     async def send(self, raw: bytes) -> None:
         """Queue one PDU for the writer task. PDUs queued together go out in one write (fewer
@@ -222,6 +278,8 @@ class Session:
                 self.last_rx = trio.current_time()
                 for raw in self._framer.feed(data):
                     await self._dispatch(raw)
+                if self._batch:
+                    await self._flush_batch()
         except codec.FramingError as exc:
             log.error("%s: dropping the connection: %s", self.name, exc)
             self.close(f"framing error: {exc}")
@@ -239,6 +297,10 @@ class Session:
                 await self.send(codec.generic_nack(exc.sequence, exc.status))
             return  # a broken response: its request times out and is retried as a possible duplicate
         if pdu.is_response:
+            waiting = self._callbacks.pop(pdu.sequence, None)
+            if waiting is not None:
+                self._call(waiting[1], pdu, "")
+                return
             slot = self._pending.get(pdu.sequence)
             if slot is None:
                 log.info("%s: %s seq=%d matches no pending request (late, after a timeout?) %s",
@@ -255,10 +317,46 @@ class Session:
                 self.bound = False
                 self._close_when_flushed = "unbound by the SMSC"
             case "deliver_sm" | "data_sm" | "alert_notification":
+                if self._take is not None and pdu.command != "alert_notification":
+                    item = self._take(pdu)
+                    if item is not None:
+                        self._batch.append((pdu, item))
+                        return
                 lane = self._lanes[lane_of(pdu.get("source_addr", ""))][0]
                 await lane.send(pdu)
             case _:
                 await self.send(codec.generic_nack(pdu.sequence, codec.RINVCMDID))
+
+    async def _flush_batch(self) -> None:
+        """Everything one read brought that the link takes in bulk (receipts): one commit, then
+        one write of all the answers. The reader goes on reading meanwhile, up to BATCH_BACKLOG
+        unanswered PDUs."""
+        batch, self._batch = self._batch, []
+        self._unanswered += len(batch)
+        answered = False
+
+        def answer(statuses: list[int]) -> None:
+            nonlocal answered
+            if answered:
+                return
+            answered = True
+            self._unanswered -= len(batch)
+            self._room.set()
+            if not self.closed.is_set():
+                self._out += b"".join(codec.resp_with_id(p.command, p.sequence, status=status)
+                                      for (p, _), status in zip(batch, statuses, strict=True))
+                self._out_ready.set()
+
+        assert self._on_batch is not None
+        try:
+            await self._on_batch([item for _, item in batch], answer)
+        except Exception:
+            log.exception("%s: queueing %d receipts failed; answering ESME_RX_T_APPN so the SMSC "
+                          "redelivers", self.name, len(batch))
+            answer([codec.RX_T_APPN] * len(batch))
+        while self._unanswered > BATCH_BACKLOG and not self.closed.is_set():
+            self._room = trio.Event()
+            await self._room.wait()
 
     async def _lane(self, receive: trio.MemoryReceiveChannel[Pdu]) -> None:
         """Inbound requests of one lane, in order: each response goes out only after

@@ -1,0 +1,165 @@
+"""The writer's set-wise runs (store/bulk.py) write exactly what the same ops one by one write.
+
+Two stores get the same messages; then the same submit results and receipts, queued as one batch
+in one store (runs merged into set-wise calls) and one op per batch in the other. Every table the
+ops touch must come out identical: states, segments, receipts kept as unmatched, history, the
+event log and the counters.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gatewayd.store import bulk
+from gatewayd.store import messages as mq
+from gatewayd.store.store import Store, _Op
+
+NOW = 1_800_000_000.0
+TABLES = {
+    "messages": "SELECT id, state, link, attempts, error_code, error_text, updated_at FROM messages ORDER BY id",
+    "segments": "SELECT * FROM segments ORDER BY id",
+    "receipts": "SELECT * FROM receipts ORDER BY id",
+    "unmatched_ids": "SELECT * FROM unmatched_ids ORDER BY rowid",
+    "message_history": "SELECT * FROM message_history ORDER BY rowid",
+    "events": "SELECT cursor, type, data FROM events ORDER BY cursor",
+    "counters": "SELECT * FROM counters ORDER BY name",
+}
+
+
+def _store(path) -> Store:
+    s = Store(path, clock=lambda: NOW)
+    s.open()
+    return s
+
+
+def _run(store: Store, ops: list[tuple], *, together: bool) -> list:
+    batches = [[_Op(fn, args)] for fn, args in ops] if not together else [[_Op(fn, args) for fn, args in ops]]
+    out = []
+    for batch in batches:
+        store._execute(batch)
+        for op in batch:
+            assert op.error is None, op.error
+            out.append(op.result)
+    return out
+
+
+def _dump(store: Store) -> dict[str, list[tuple]]:
+    return {name: [tuple(r) for r in store.db.execute(sql)] for name, sql in TABLES.items()}
+
+
+def _setup(store: Store, texts: list[str], campaign: set[int]) -> list[mq.Claimed]:
+    news = [mq.NewMessage(sender="+14155550100", recipient=f"+1415555{1000 + i:04d}", text=t,
+                          campaign_id=7 if i in campaign else None) for i, t in enumerate(texts)]
+    _run(store, [(mq.enqueue, (news,))], together=False)
+    [claimed] = _run(store, [(mq.claim, ("+14155550100", 10_000))], together=False)
+    return claimed
+
+
+def _submits(claimed: list[mq.Claimed]) -> list[tuple]:
+    ops = []
+    for m in claimed:
+        sent = [mq.SegResult(seg_id, m.id, "carrier", True, f"c{seg_id}", submitted_at=NOW - 1)
+                for seg_id, _idx, _text in m.pending]
+        ops.append((bulk.submitted, (m.id, "carrier", m.attempts, sent)))
+    return ops
+
+
+def _receipt(carrier_id: str, stat: str = "DELIVRD", *, alt: tuple[str, ...] = (), link: str = "carrier",
+             recipient: str | None = None) -> tuple:
+    return (bulk.record_receipt, (link, carrier_id, stat, "000" if stat == "DELIVRD" else "034", None, recipient,
+                                  f"id:{carrier_id} stat:{stat}", alt))
+
+
+def _both(tmp_path, texts, campaign, build):
+    """Run ``build(claimed)``'s ops both ways; return the two dumps and results."""
+    dumps, results = [], []
+    for together in (False, True):
+        store = _store(tmp_path / f"{'together' if together else 'apart'}.db")
+        try:
+            ops = build(_setup(store, texts, campaign))
+            results.append(_run(store, ops, together=together))
+            dumps.append(_dump(store))
+        finally:
+            store.close()
+    return dumps, results
+
+
+LONG = "x" * 200   # two segments
+
+
+def test_every_case_of_a_run_writes_what_one_by_one_writes(tmp_path):
+    texts = ["one", "two", LONG, "campaign", "early", "five", "six", "seven"]
+
+    def build(claimed):
+        seg = {m.id: [s[0] for s in m.pending] for m in claimed}
+        ids = [m.id for m in claimed]
+        early = seg[ids[4]][0]
+        return [
+            _receipt(f"c{early}"),                    # before its submit result: kept unmatched
+            _receipt("nobody-sent-this", "UNDELIV"),  # matches nothing, ever
+            *_submits(claimed),                        # the early one is applied by its submit
+            _receipt(f"c{seg[ids[0]][0]}"),                             # fast path
+            _receipt(f"c{seg[ids[1]][0]}", "UNDELIV"),                  # fast path, undelivered
+            _receipt(f"c{seg[ids[2]][0]}"),                             # multipart: one by one
+            _receipt(f"c{seg[ids[2]][1]}"),
+            _receipt(f"c{seg[ids[3]][0]}"),                             # campaign hooks: one by one
+            _receipt(f"c{seg[ids[5]][0]}", "ENROUTE"),                  # intermediate
+            _receipt(f"c{seg[ids[5]][0]}"),                             # then final, same segment
+            _receipt(f"c{seg[ids[6]][0]}"),
+            _receipt(f"c{seg[ids[6]][0]}"),                             # SMSC redelivery
+            _receipt("no-such-form", alt=(f"c{seg[ids[7]][0]}",)),      # matched by an alternative id
+        ]
+
+    (apart, together), (res_apart, res_together) = _both(tmp_path, texts, {3}, build)
+    assert together == apart
+    assert res_together == res_apart
+    states = [row[1] for row in together["messages"]]
+    assert states == ["delivered", "undelivered", "delivered", "delivered", "delivered", "delivered",
+                      "delivered", "delivered"]
+    assert sum(1 for r in together["receipts"] if r[-1] is None) == 1   # only the unknown id is unmatched
+
+
+_CASE = st.tuples(st.integers(0, 5), st.sampled_from(["DELIVRD", "UNDELIV", "ENROUTE", "EXPIRED", "odd"]),
+                  st.booleans())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(receipts=st.lists(_CASE, max_size=14), early=st.lists(_CASE, max_size=3),
+       long_ones=st.sets(st.integers(0, 5)), campaign=st.sets(st.integers(0, 5)))
+def test_any_mix_of_receipts_and_results_matches_one_by_one(tmp_path_factory, receipts, early, long_ones, campaign):
+    tmp = tmp_path_factory.mktemp("mix")
+    texts = [LONG if i in long_ones else f"message {i}" for i in range(6)]
+
+    def build(claimed):
+        segs = [s[0] for m in claimed for s in m.pending]
+
+        def rc(case):
+            i, stat, by_alt = case
+            cid = f"c{segs[i % len(segs)]}"
+            return _receipt("other", stat, alt=(cid,)) if by_alt else _receipt(cid, stat)
+
+        return [*(rc(c) for c in early), *_submits(claimed), *(rc(c) for c in receipts)]
+
+    (apart, together), (res_apart, res_together) = _both(tmp, texts, campaign, build)
+    assert together == apart
+    assert res_together == res_apart
+
+
+def test_a_failing_op_in_a_run_fails_alone(tmp_path):
+    """A run whose set-wise call fails is replayed one by one: only the bad op reports an error."""
+    store = _store(tmp_path / "s.db")
+    try:
+        claimed = _setup(store, ["a", "b", "c"], set())
+        ops = _submits(claimed)
+        unbindable = mq.SegResult(claimed[1].pending[0][0], claimed[1].id, "carrier", True, "x")
+        unbindable.carrier_id = object()    # sqlite3 cannot bind it: the statement raises
+        bad = (bulk.submitted, (claimed[1].id, "carrier", 0, [unbindable]))
+        batch = [_Op(fn, args) for fn, args in (ops[0], bad, ops[2])]
+        store._execute(batch)
+        assert batch[0].error is None and batch[2].error is None
+        assert batch[1].error is not None
+        states = [r[0] for r in store.db.execute("SELECT state FROM messages ORDER BY id")]
+        assert states == ["sent", "sending", "sent"]
+    finally:
+        store.close()
