@@ -33,7 +33,6 @@ T = TypeVar("T")
 _json = msgspec.json.Encoder()
 
 MAX_BATCH = 2000
-BATCH_FILL_S = 0.001
 
 
 class Tx:
@@ -191,14 +190,11 @@ class Store:
 
     async def writer(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        last = 1
         while True:
+            # No waiting for a batch to fill: whatever queued while the last one ran goes next. (A
+            # 1 ms fill wait paid off while every op cost half a dozen statements; with runs of
+            # ops merged set-wise it cost ~5% msg/s in bench/smpp_throughput.py.)
             batch = [await self._recv.receive()]
-            if last > 1:
-                # Under load (the last batch was not a lone op) give the batch 1 ms to fill: fewer,
-                # larger transactions cost less per op (bench/smpp_throughput.py: ~7% more msg/s).
-                # A lone op on a quiet gateway still commits at once.
-                await trio.sleep(BATCH_FILL_S)
             while len(batch) < MAX_BATCH:
                 try:
                     batch.append(self._recv.receive_nowait())
@@ -209,7 +205,6 @@ class Store:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._execute, batch, self.clock())
                 self._finish(batch)
-            last = len(batch)
 
     def _execute(self, batch: list[_Op], now: float | None = None) -> None:
         db = self.db
