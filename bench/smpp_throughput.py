@@ -181,8 +181,15 @@ async def link_alone(port: int, n: int, window: int) -> tuple[float, float]:
             self.done = trio.Event()
 
         async def receipt(self, r) -> None:
-            self.receipts += 1
-            if self.receipts == n:
+            self.count(1)
+
+        async def receipt_batch(self, rs, done) -> None:
+            self.count(len(rs))
+            done([None] * len(rs))
+
+        def count(self, k: int) -> None:
+            self.receipts += k
+            if self.receipts >= n:
                 self.done.set()
 
         async def inbound(self, m) -> None: ...
@@ -199,18 +206,21 @@ async def link_alone(port: int, n: int, window: int) -> tuple[float, float]:
         slots = trio.Semaphore(window)
         t0 = time.perf_counter()
 
-        async def one(i: int) -> None:
-            try:
-                await link.submit(OutSegment(segment_id=i, message_id=i, sender=FROM,
-                                             recipient=f"+1415{5550000 + i:07d}", index=1, count=1, ref=0,
-                                             encoding=Encoding.GSM7, text=f"bench message {i}"))
-            finally:
-                slots.release()
+        answered = [0]
+        all_answered = trio.Event()
 
-        async with trio.open_nursery() as inner:
-            for i in range(n):
-                await slots.acquire()
-                inner.start_soon(one, i)
+        def done(result) -> None:
+            slots.release()
+            answered[0] += 1
+            if answered[0] == n:
+                all_answered.set()
+
+        for i in range(n):      # as the dispatcher submits: by callback, window held by the caller
+            await slots.acquire()
+            link.submit_nowait(OutSegment(segment_id=i, message_id=i, sender=FROM,
+                                          recipient=f"+1415{5550000 + i:07d}", index=1, count=1, ref=0,
+                                          encoding=Encoding.GSM7, text=f"bench message {i}"), done)
+        await all_answered.wait()
         t_sent = time.perf_counter() - t0
         await sink.done.wait()
         t_deliv = time.perf_counter() - t0

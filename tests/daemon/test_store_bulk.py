@@ -163,3 +163,21 @@ def test_a_failing_op_in_a_run_fails_alone(tmp_path):
         assert states == ["sent", "sending", "sent"]
     finally:
         store.close()
+
+
+def test_a_receipt_that_cannot_be_stored_is_refused_alone(tmp_path):
+    """A burst of receipts is one op; if one of them cannot be written, the others still are and
+    only that one reports an error (the SMSC gets ESME_RX_T_APPN for it and redelivers it)."""
+    store = _store(tmp_path / "s.db")
+    try:
+        claimed = _setup(store, ["a", "b", "c"], set())
+        _run(store, _submits(claimed), together=True)
+        calls = [_receipt(f"c{m.pending[0][0]}")[1] for m in claimed]
+        calls[1] = (*calls[1][:6], object(), calls[1][7])     # raw text sqlite3 cannot bind
+        [errors] = _run(store, [(bulk.record_receipts, (calls,))], together=False)
+        assert errors[0] is None and errors[2] is None and errors[1] is not None
+        states = [r[0] for r in store.db.execute("SELECT state FROM messages ORDER BY id")]
+        assert states == ["delivered", "sent", "delivered"]
+        assert store.db.execute("SELECT count(*) FROM events WHERE type = 'receipt'").fetchone()[0] == 2
+    finally:
+        store.close()

@@ -2,11 +2,13 @@
 
 Shape (ARCHITECTURE.md, "Patterns to copy"): one reader task owns the receive side and routes
 responses to the waiting request by sequence number; one writer task owns the send side and
-writes whole buffers of queued PDUs, so PDUs never interleave or get cut; requests carry no timeout of their own, callers wrap them in ``fail_after`` /
-``move_on_after``. The session answers what an ESME must answer by itself (enquire_link, unbind,
-generic_nack for PDUs it cannot parse) and hands deliver_sm/data_sm to ``on_deliver`` in ordered
-lanes per source address, answering with the status it returns only after it returned, so the
-SMSC redelivers anything we did not commit.
+writes whole buffers of queued PDUs, so PDUs never interleave or get cut. Awaited requests carry
+no timeout of their own (callers wrap them in ``fail_after`` / ``move_on_after``); callback
+requests (:meth:`request_nowait`, the submit hot path) share one timer for the response timeout.
+The session answers what an ESME must answer by itself (enquire_link, unbind, generic_nack for
+PDUs it cannot parse). deliver_sm/data_sm go to ``on_deliver`` in ordered lanes per source
+address, or, for what the owner's ``take`` accepts (receipts), in one batch per read; either way
+the answer goes out only after the commit, so the SMSC redelivers anything we did not store.
 
 The session's nursery is shielded from outside cancellation: on shutdown the owner still unbinds
 through the live reader (:meth:`unbind`, itself shielded and time-limited) and then calls
