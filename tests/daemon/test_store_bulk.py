@@ -181,3 +181,21 @@ def test_a_receipt_that_cannot_be_stored_is_refused_alone(tmp_path):
         assert store.db.execute("SELECT count(*) FROM events WHERE type = 'receipt'").fetchone()[0] == 2
     finally:
         store.close()
+
+
+def test_multi_row_statements_write_every_row_in_order_whatever_the_count(tmp_path):
+    import sqlite3
+
+    from gatewayd.store.store import execute_rows, insert_rows
+
+    db = sqlite3.connect(tmp_path / "rows.db")
+    db.execute("CREATE TABLE t (n INTEGER, label TEXT)")
+    for count in (0, 1, 2, 3, 127, 128, 129, 300, 1000):
+        db.execute("DELETE FROM t")
+        insert_rows(db, "INSERT INTO t(n, label) VALUES (?, ?)", [(i, f"r{i}") for i in range(count)])
+        assert db.execute("SELECT n, label FROM t ORDER BY rowid").fetchall() == [(i, f"r{i}") for i in range(count)]
+    execute_rows(db, "WITH v(n, label) AS (", 2, [(i, f"new{i}") for i in range(0, 1000, 3)],
+                 ") UPDATE t SET label = v.label FROM v WHERE t.n = v.n")
+    labels = dict(db.execute("SELECT n, label FROM t"))
+    assert all(labels[i] == (f"new{i}" if i % 3 == 0 else f"r{i}") for i in range(1000))
+    db.close()

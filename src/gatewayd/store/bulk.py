@@ -2,11 +2,11 @@
 
 Under load the writer finds runs of these ops queued back to back; :meth:`Store._run_many` hands a
 run to ``fn.many`` as one call. The common case (a one-segment message outside any campaign, in
-the state the op expects) is then a few ``executemany`` calls for the whole run instead of half
-a dozen statements per message, with the same rows, history and events. Anything else in the run
-(multipart, campaign hooks, early or unmatched receipts, a segment the run already touched) goes
-through the ordinary one-message code at its place in the order, so the result is exactly what
-running the ops one by one would have written.
+the state the op expects) is then a few multi-row statements for the whole run (UPDATE ... FROM a
+VALUES list, :func:`execute_rows`) instead of half a dozen statements per message, with the same
+rows, history and events. Anything else in the run (multipart, campaign hooks, early or unmatched
+receipts, a segment the run already touched) goes through the ordinary one-message code at its
+place in the order, so the result is exactly what running the ops one by one would have written.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from ..models import ReceiptStat, UNDELIVERED_STATS
 from . import messages as mq
 from . import receipts
-from .store import Tx
+from .store import Tx, execute_rows
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,10 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 class _Writes:
-    """Rows for the fast path, flushed with executemany before any one-by-one op runs."""
+    """Rows for the fast path, written a chunk per statement (:func:`execute_rows`) before any
+    one-by-one op runs."""
 
-    def __init__(self, tx: Tx, statements: dict[str, str]) -> None:
+    def __init__(self, tx: Tx, statements: dict[str, tuple[str, int, str]]) -> None:
         self.tx = tx
         self.statements = statements
         self.rows: dict[str, list[tuple]] = {name: [] for name in statements}
@@ -44,7 +45,8 @@ class _Writes:
     def flush(self) -> None:
         for name, rows in self.rows.items():
             if rows:
-                self.tx.db.executemany(self.statements[name], rows)
+                head, width, tail = self.statements[name]
+                execute_rows(self.tx.db, head, width, rows, tail)
                 rows.clear()
 
 
@@ -62,10 +64,12 @@ def submitted(tx: Tx, message_id: int, link: str, attempts: int, sent: list[mq.S
 
 
 _SUBMITTED = {
-    "segments": "UPDATE segments SET state = 'sent', carrier_id = ?, link = ?, submitted_at = ?,"
-                " error_code = NULL, error_text = NULL WHERE id = ?",
-    "messages": "UPDATE messages SET state = 'sent', updated_at = ?, link = ?, attempts = ?,"
-                " error_code = NULL, error_text = NULL WHERE id = ?",
+    "segments": ("WITH v(carrier_id, link, submitted_at, id) AS (", 4,
+                 ") UPDATE segments SET state = 'sent', carrier_id = v.carrier_id, link = v.link,"
+                 " submitted_at = v.submitted_at, error_code = NULL, error_text = NULL FROM v WHERE segments.id = v.id"),
+    "messages": ("WITH v(updated_at, link, attempts, id) AS (", 4,
+                 ") UPDATE messages SET state = 'sent', updated_at = v.updated_at, link = v.link,"
+                 " attempts = v.attempts, error_code = NULL, error_text = NULL FROM v WHERE messages.id = v.id"),
 }
 
 
@@ -120,10 +124,14 @@ def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | Non
 
 
 _RECEIPT = {
-    "receipts": "INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at,"
-                " raw, segment_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-    "segments": "UPDATE segments SET state = ?, receipt_stat = ?, done_at = ?, error_code = ? WHERE id = ?",
-    "messages": "UPDATE messages SET state = ?, updated_at = ?, error_code = ?, error_text = ? WHERE id = ?",
+    "receipts": ("INSERT INTO receipts(link, carrier_id, alt_ids, recipient, stat, err, done_at, received_at,"
+                 " raw, segment_id)", 10, ""),
+    "segments": ("WITH v(state, receipt_stat, done_at, error_code, id) AS (", 5,
+                 ") UPDATE segments SET state = v.state, receipt_stat = v.receipt_stat, done_at = v.done_at,"
+                 " error_code = v.error_code FROM v WHERE segments.id = v.id"),
+    "messages": ("WITH v(state, updated_at, error_code, error_text, id) AS (", 5,
+                 ") UPDATE messages SET state = v.state, updated_at = v.updated_at, error_code = v.error_code,"
+                 " error_text = v.error_text FROM v WHERE messages.id = v.id"),
 }
 
 _MATCH_MANY = """SELECT s.carrier_id, s.id, s.link, s.submitted_at, s.message_id, s.idx, s.state, m.recipient,

@@ -20,7 +20,7 @@ import msgspec
 
 from ..models import MsgState, Priority
 from ..sending import segments as seg_mod
-from .store import Tx
+from .store import Tx, insert_rows
 
 
 class NewMessage(msgspec.Struct, kw_only=True):
@@ -109,7 +109,8 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
     key seen before returns the first message instead of creating another.
 
     Ids are assigned here (max + 1, as SQLite itself would: the writer is the only inserter) so
-    that a batch goes in with two executemany calls instead of two statements per message."""
+    that a batch goes in as multi-row INSERTs (:func:`insert_rows`) instead of two statements per
+    message."""
     out = []
     db = tx.db
     next_id = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0] + 1
@@ -145,8 +146,8 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
             final.append((mid, m.state))
         out.append((mid, False))
     if rows:
-        db.executemany(_INSERT_MESSAGE, rows)
-        db.executemany("INSERT INTO segments(message_id, idx, text, state) VALUES (?, ?, ?, ?)", seg_rows)
+        insert_rows(db, _INSERT_MESSAGE, rows)
+        insert_rows(db, "INSERT INTO segments(message_id, idx, text, state) VALUES (?, ?, ?, ?)", seg_rows)
     for mid, state in final:
         for hook in FINAL_HOOKS:
             hook(tx, mid, state)

@@ -49,7 +49,7 @@ class Tx:
 
     def defer(self, sql: str, params: tuple) -> None:
         """An INSERT nothing in this transaction reads back (history rows): run with the batch's
-        other rows of the same statement in one executemany, before the commit. Dropped with
+        other rows of the same statement in multi-row INSERTs, before the commit. Dropped with
         the op if the op fails."""
         self._rows.append((sql, params))
 
@@ -68,6 +68,33 @@ class Tx:
     def rewind(self, mark: tuple[int, int, int]) -> None:
         """Forget what was recorded since ``mark`` (after rolling back to a savepoint taken then)."""
         del self._events[mark[0]:], self._rows[mark[1]:], self._after[mark[2]:]
+
+
+_CHUNK = 128
+
+
+def execute_rows(db: sqlite3.Connection, head: str, width: int, rows: list[tuple], tail: str = "") -> None:
+    """``head VALUES (?,..),(?,..)... tail`` over ``rows``: one statement per chunk instead of one
+    per row. SQLite then runs a whole chunk in one step, without handing the GIL back and forth for
+    every row as ``executemany`` does. Chunks are powers of two (at most 8 statement shapes)."""
+    i, total = 0, len(rows)
+    while i < total:
+        n = min(_CHUNK, 1 << ((total - i).bit_length() - 1))
+        sql = _ROWS_SQL.get((head, width, tail, n))
+        if sql is None:
+            one = "(" + ",".join("?" * width) + ")"
+            sql = _ROWS_SQL[(head, width, tail, n)] = f"{head} VALUES {','.join([one] * n)}{tail}"
+        db.execute(sql, [x for row in rows[i:i + n] for x in row])
+        i += n
+
+
+_ROWS_SQL: dict[tuple, str] = {}
+
+
+def insert_rows(db: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
+    """:func:`execute_rows` for a plain ``INSERT ... VALUES (?, ...)`` statement."""
+    head, _, values = sql.partition(" VALUES ")
+    execute_rows(db, head, values.count("?"), rows)
 
 
 def _runs(batch: list["_Op"]) -> list[list["_Op"]]:
@@ -219,9 +246,9 @@ class Store:
                     for op in group:
                         self._run_one(db, now, op)
             for sql, params_list in self._batch_rows.items():
-                db.executemany(sql, params_list)
+                insert_rows(db, sql, params_list)
             if self._batch_events:
-                db.executemany("INSERT INTO events(cursor, at, type, data) VALUES (?, ?, ?, ?)", self._batch_events)
+                insert_rows(db, "INSERT INTO events(cursor, at, type, data) VALUES (?, ?, ?, ?)", self._batch_events)
             db.execute("COMMIT")
             self._cursor += len(self._batch_events)
             self.commits += 1
