@@ -86,9 +86,9 @@ async def test_a_burst_of_receipts_is_answered_after_its_commit_and_a_refused_on
 
 async def test_throttled_smpp_link_keeps_per_recipient_order_through_the_gateway(tmp_path):
     """The whole daemon (callback submits, set-wise store ops) on loopback against an SMSC that
-    throttles above 60/s: everything is delivered, and each recipient's messages reached the
-    SMSC in the order they were queued."""
-    smsc = FakeSmsc(Behaviour(tps=60.0, dlr_delay=0.0))
+    throttles above 60/s: everything is delivered, the window is never exceeded, and each
+    recipient's messages reached the SMSC in the order they were queued."""
+    smsc = FakeSmsc(Behaviour(tps=60.0, dlr_delay=0.0, response_delay=0.05))   # answers held: a window fills
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             await nursery.start(smsc.run)
@@ -107,6 +107,7 @@ async def test_throttled_smpp_link_keeps_per_recipient_order_through_the_gateway
                 assert throttled >= 1
                 assert gw.links["carrier"].status.state in (LinkState.UP, LinkState.THROTTLED)
             nursery.cancel_scope.cancel()
+    assert 1 < smsc.max_unanswered <= 20      # the link's window held, with no task per submit
     accepted = [p for p in smsc.submits if p.get("short_message", b"")[:1] == b"n"]
     by_rcpt: dict[str, list[bytes]] = {}
     for p in accepted:
