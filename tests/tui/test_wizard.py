@@ -55,6 +55,20 @@ async def go_to(pilot, wz, step: str) -> None:
         await pilot.pause()
 
 
+async def add_variant(pilot, app, wz) -> Select:
+    """ctrl+t on the options step: a new A/B row appears with its script picker focused."""
+    before = len(wz.query(".ab-script"))
+    await pilot.press("ctrl+t")
+    await until(pilot, lambda: len(wz.query(".ab-script")) == before + 1 and app.focused is not None
+                and app.focused.has_class("ab-script"), what="a new variant row")
+    return app.focused
+
+
+async def fill_variant(pilot, picker: Select, script: str, weight: str) -> None:
+    await choose(pilot, picker, script)
+    await pilot.press("tab", *weight)
+
+
 def footer_keys(app) -> dict[str, str]:
     return {k: b.binding.description for k, b in app.screen.active_bindings.items()}
 
@@ -147,15 +161,11 @@ async def test_pick_two_ab_variants_with_their_share():
         wz.query_one("#wz-name").value = "Split test"
         await go_to(pilot, wz, "options")
         assert footer_keys(app)["ctrl+t"] == "Add variant"
-        await pilot.press("ctrl+t")
-        await until(pilot, lambda: app.focused is not None and app.focused.has_class("ab-script"))
-        assert [v for _, v in app.focused._options if v != Select.NULL] == ["promo-b", "promo-c"], \
+        first = await add_variant(pilot, app, wz)
+        assert [v for _, v in first._options if v != Select.NULL] == ["promo-b", "promo-c"], \
             "the main script is not offered as its own variant"
-        await choose(pilot, app.focused, "promo-b")
-        await pilot.press("tab", *"30", "ctrl+t")
-        await until(pilot, lambda: len(wz.query(".ab-script")) == 2 and app.focused.has_class("ab-script"))
-        await choose(pilot, app.focused, "promo-c")
-        await pilot.press("tab", *"25")
+        await fill_variant(pilot, first, "promo-b", "30")
+        await fill_variant(pilot, await add_variant(pilot, app, wz), "promo-c", "25")
         await until(pilot, lambda: "welcome 45% · promo-b 30% · promo-c 25%" in str(
             wz.query_one("#wz-ab-summary").render()), what="summary with the main script's rest")
 
@@ -181,13 +191,8 @@ async def test_variants_over_100_percent_are_refused_with_a_readable_note():
         await choose(pilot, wz.query_one("#wz-script", Select), "welcome")
         wz.query_one("#wz-name").value = "Too much"
         await go_to(pilot, wz, "options")
-        await pilot.press("ctrl+t")
-        await until(pilot, lambda: app.focused is not None and app.focused.has_class("ab-script"))
-        await choose(pilot, app.focused, "promo-b")
-        await pilot.press("tab", *"70", "ctrl+t")
-        await until(pilot, lambda: len(wz.query(".ab-script")) == 2 and app.focused.has_class("ab-script"))
-        await choose(pilot, app.focused, "promo-c")
-        await pilot.press("tab", *"40")
+        await fill_variant(pilot, await add_variant(pilot, app, wz), "promo-b", "70")
+        await fill_variant(pilot, await add_variant(pilot, app, wz), "promo-c", "40")
         message = "A/B variants add up to 110%; at most 100% (the main script gets what is left)."
         await until(pilot, lambda: message in str(wz.query_one("#wz-ab-summary").render()))
         await pilot.press("ctrl+n")
