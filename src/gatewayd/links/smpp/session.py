@@ -163,8 +163,8 @@ class Session:
     def request_nowait(self, build: Callable[[int], bytes], on_response: OnResponse) -> bool:
         """Queue ``build(sequence)`` now and have the reader call ``on_response`` with its answer:
         no task, no wait (the submit hot path). False, and nothing sent, if the connection is
-        closed or the write buffer is over its high-water mark (use :meth:`request` then)."""
-        if self.closed.is_set() or len(self._out) >= OUT_HIGH_WATER:
+        closed. The caller bounds what it queues (the link's window), so no high-water check."""
+        if self.closed.is_set():
             return False
         seq = self._seq.next()
         self._out += build(seq)
