@@ -1,9 +1,10 @@
 """The writer's set-wise runs (store/bulk.py) write exactly what the same ops one by one write.
 
 Two stores get the same messages; then the same submit results and receipts, queued as one batch
-in one store (runs merged into set-wise calls) and one op per batch in the other. Every table the
-ops touch must come out identical: states, segments, receipts kept as unmatched, history, the
-event log and the counters.
+in one store (runs merged into set-wise calls) and one op per batch in the other, in the order the
+writer runs them (``_runs`` moves results ahead of receipts). Every table the ops touch must come
+out identical: states, segments, receipts kept as unmatched, history, the event log and the
+counters. And that reordering must not change where any message ends up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from gatewayd.store import bulk
 from gatewayd.store import messages as mq
+from gatewayd.store.batches import runs as _runs
 from gatewayd.store.store import Store, _Op
 
 NOW = 1_800_000_000.0
@@ -33,15 +35,18 @@ def _store(path) -> Store:
     return s
 
 
-def _run(store: Store, ops: list[tuple], *, together: bool) -> list:
-    batches = [[_Op(fn, args)] for fn, args in ops] if not together else [[_Op(fn, args) for fn, args in ops]]
-    out = []
-    for batch in batches:
+def _run(store: Store, ops: list[tuple], *, together: bool, arrival_order: bool = False) -> list:
+    """Results in the order ``ops`` were queued. Apart: one op per transaction, in the writer's
+    order (or as queued, with ``arrival_order``)."""
+    batch = [_Op(fn, args) for fn, args in ops]
+    if together:
         store._execute(batch)
-        for op in batch:
-            assert op.error is None, op.error
-            out.append(op.result)
-    return out
+    else:
+        for op in batch if arrival_order else [op for run in _runs(batch) for op in run]:
+            store._execute([op])
+    for op in batch:
+        assert op.error is None, op.error
+    return [op.result for op in batch]
 
 
 def _dump(store: Store) -> dict[str, list[tuple]]:
@@ -71,14 +76,14 @@ def _receipt(carrier_id: str, stat: str = "DELIVRD", *, alt: tuple[str, ...] = (
                                   f"id:{carrier_id} stat:{stat}", alt))
 
 
-def _both(tmp_path, texts, campaign, build):
+def _both(tmp_path, texts, campaign, build, *, arrival_order: bool = False):
     """Run ``build(claimed)``'s ops both ways; return the two dumps and results."""
     dumps, results = [], []
     for together in (False, True):
         store = _store(tmp_path / f"{'together' if together else 'apart'}.db")
         try:
             ops = build(_setup(store, texts, campaign))
-            results.append(_run(store, ops, together=together))
+            results.append(_run(store, ops, together=together, arrival_order=arrival_order))
             dumps.append(_dump(store))
         finally:
             store.close()
@@ -118,6 +123,12 @@ def test_every_case_of_a_run_writes_what_one_by_one_writes(tmp_path):
     assert states == ["delivered", "undelivered", "delivered", "delivered", "delivered", "delivered",
                       "delivered", "delivered"]
     assert sum(1 for r in together["receipts"] if r[-1] is None) == 1   # only the unknown id is unmatched
+
+    # Queued as they came, one by one (the early receipt waits unmatched for its result): the
+    # writer's reordering reaches the same end for every message, segment and counter.
+    (as_queued, _), _ = _both(tmp_path / "arrival", texts, {3}, build, arrival_order=True)
+    for table in ("messages", "segments", "counters"):
+        assert together[table] == as_queued[table], table
 
 
 _CASE = st.tuples(st.integers(0, 5), st.sampled_from(["DELIVRD", "UNDELIV", "ENROUTE", "EXPIRED", "odd"]),
@@ -186,7 +197,7 @@ def test_a_receipt_that_cannot_be_stored_is_refused_alone(tmp_path):
 def test_multi_row_statements_write_every_row_in_order_whatever_the_count(tmp_path):
     import sqlite3
 
-    from gatewayd.store.store import execute_rows, insert_rows
+    from gatewayd.store.batches import execute_rows, insert_rows
 
     db = sqlite3.connect(tmp_path / "rows.db")
     db.execute("CREATE TABLE t (n INTEGER, label TEXT)")
@@ -199,3 +210,39 @@ def test_multi_row_statements_write_every_row_in_order_whatever_the_count(tmp_pa
     labels = dict(db.execute("SELECT n, label FROM t"))
     assert all(labels[i] == (f"new{i}" if i % 3 == 0 else f"r{i}") for i in range(1000))
     db.close()
+
+
+def test_the_writer_moves_results_ahead_of_receipts_and_claims_but_never_across_other_ops():
+    from gatewayd.sending.dispatcher import _claim
+
+    def barrier(tx):      # any other op (an enqueue, a cancel...) keeps its place
+        return None
+
+    def op(fn, name):
+        o = _Op(fn, ())
+        o.result = name
+        return o
+
+    batch = [op(bulk.submitted, "s1"), op(bulk.record_receipts, "r1"), op(_claim, "c1"), op(bulk.submitted, "s2"),
+             op(barrier, "x"), op(bulk.record_receipts, "r2"), op(bulk.submitted, "s3"), op(_claim, "c2"),
+             op(bulk.record_receipts, "r3"), op(bulk.submitted, "s4")]
+    runs = [[o.result for o in run] for run in _runs(batch)]
+    assert runs == [["s1", "s2"], ["r1"], ["c1"], ["x"], ["s3", "s4"], ["r2", "r3"], ["c2"]]
+
+
+def test_claims_commit_ahead_of_receipts_but_never_ahead_of_an_earlier_submit_result():
+    """What a crash can leave "maybe sent" stays within the window only if no claim commits
+    before a result queued ahead of it; receipts may wait for the next transaction."""
+    from gatewayd.sending.dispatcher import _claim
+    from gatewayd.store.batches import urgent_first
+
+    def named(fn, name):
+        o = _Op(fn, ())
+        o.result = name
+        return o
+
+    batch = [named(bulk.record_receipts, "r1"), named(bulk.submitted, "s1"), named(_claim, "c1"),
+             named(bulk.record_receipts, "r2"), named(bulk.submitted, "s2")]
+    assert [[o.result for o in part] for part in urgent_first(batch)] == [["s1", "c1", "s2"], ["r1", "r2"]]
+    no_claim = batch[:2] + batch[3:]
+    assert [[o.result for o in part] for part in urgent_first(no_claim)] == [["r1", "s1", "r2", "s2"]]

@@ -4,7 +4,9 @@ One *lane* task per sender number. A lane waits until its number's token bucket,
 bucket and window all have room, then claims (in one transaction) only as many segments as can go
 *right now*, highest priority first. Claiming no more than can be sent at once is what keeps an
 agent's reply from queueing behind a bulk campaign, and what bounds the messages a crash can leave
-"maybe sent" to the link's window. Results are posted to the store's writer without waiting for
+"maybe sent" to the link's window. Links that queue submits themselves (SMPP) may be claimed up to
+one window ahead, capped at 50 ms of the rates (``router.AHEAD_S``), so a freed slot is refilled at
+once rather than after a claim's round trip through the store. Results are posted to the store's writer without waiting for
 the commit (group commit), and a claimed message stays ``sending`` in the database until its
 result is committed, so the next message to the same recipient cannot overtake it.
 """
@@ -23,6 +25,7 @@ from ..links.base import LinkStatus, OutSegment, SubmitResult
 from ..models import Encoding, LinkState
 from ..store import actions, bulk, receipts
 from ..store import messages as mq
+from ..store.batches import URGENT_RANK
 from ..store.store import Store, Tx
 from .pacing import TokenBucket, backoff
 from .router import LinkRuntime, Router
@@ -160,7 +163,11 @@ class Dispatcher:
             if cap_left <= 0:
                 await self._cap_reached(lane, day)
                 continue
-            budget = min(lane.bucket.available(now), lr.bucket.available(now), lr.free, cap_left, MAX_CLAIM)
+            room = lr.room(lane.bucket.rate)
+            if room <= 0:   # a faster number filled the link's claim-ahead: wait for a slot
+                await self.router.wait_change(lane.number, timeout=5.0)
+                continue
+            budget = min(lane.bucket.available(now), lr.bucket.available(now), room, cap_left, MAX_CLAIM)
             lane.wake = trio.Event()
             claimed = await self.store.run(_claim, sender, max(1, budget), day)
             if not claimed:
@@ -313,6 +320,9 @@ def _claim(tx: Tx, sender: str, budget: int, day: str) -> list[mq.Claimed]:
             " ON CONFLICT(number, day) DO UPDATE SET segments = segments + excluded.segments",
             (sender, day, used))
     return claimed
+
+
+_claim.reorder = URGENT_RANK  # type: ignore[attr-defined]  # commutes with results and receipts (batches.runs)
 
 
 def _usage_today(db, day: str) -> dict[str, int]:

@@ -18,7 +18,8 @@ from typing import Any
 from ..models import ReceiptStat, UNDELIVERED_STATS
 from . import messages as mq
 from . import receipts
-from .store import Tx, execute_rows
+from .batches import RECEIPT_RANK, RESULT_RANK, execute_rows
+from .store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,9 @@ def _pick(rows: list[Any], link: str, recipient: str | None) -> Any:
 
 
 record_receipt.many = _record_receipts_many  # type: ignore[attr-defined]
+# Ranks for Store._runs: results before receipts, both before claims, between other ops.
+submitted.reorder = RESULT_RANK        # type: ignore[attr-defined]
+record_receipt.reorder = RECEIPT_RANK  # type: ignore[attr-defined]
 
 
 def record_receipts(tx: Tx, calls: list[tuple]) -> list[Exception | None]:
@@ -240,3 +244,13 @@ def record_receipts(tx: Tx, calls: list[tuple]) -> list[Exception | None]:
             log.exception("receipt %s on %s could not be stored", call[1], call[0])
             out.append(exc)
     return out
+
+
+def _record_receipt_bursts(tx: Tx, bursts: list[tuple]) -> list[list[Exception | None]]:
+    """A run of receipt bursts as one set-wise pass (raises: the writer retries burst by burst)."""
+    _record_receipts_many(tx, [call for (calls,) in bursts for call in calls])
+    return [[None] * len(calls) for (calls,) in bursts]
+
+
+record_receipts.many = _record_receipt_bursts   # type: ignore[attr-defined]
+record_receipts.reorder = RECEIPT_RANK          # type: ignore[attr-defined]

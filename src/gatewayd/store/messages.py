@@ -20,7 +20,8 @@ import msgspec
 
 from ..models import MsgState, Priority
 from ..sending import segments as seg_mod
-from .store import Tx, insert_rows
+from .batches import insert_rows
+from .store import Tx
 
 
 class NewMessage(msgspec.Struct, kw_only=True):

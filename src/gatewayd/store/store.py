@@ -1,9 +1,11 @@
 """The single SQLite store: one writer task with group commit, one reader connection.
 
-Every change goes through :meth:`Store.run`, which queues a sync ``fn(tx)`` for the writer task.
-The writer runs everything queued so far in ONE transaction on a worker thread (each op in its own
-savepoint, so one failing op does not undo the others), commits, and only then wakes the callers,
-publishes the events the ops emitted and runs their after-commit callbacks. A caller that got its
+Every change goes through :meth:`Store.run`, which queues a sync ``fn(tx)`` for the writer thread.
+The writer runs everything queued so far in ONE transaction (each op in its own savepoint, so one
+failing op does not undo the others), commits, and only then hands the batch back to the Trio
+thread, which wakes the callers, publishes the events the ops emitted and runs their after-commit
+callbacks. The writer is a thread of its own that starts the next batch at once: it never waits
+for the event loop to get round to the last one's callbacks. A caller that got its
 result back therefore knows its change is durable: that is what lets us acknowledge a client, a
 deliver_sm or an AT+CMGD only after commit, while still committing thousands of changes per fsync.
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +31,14 @@ import trio
 
 from ..errors import GatewayError
 from . import migrations
+from .batches import insert_rows, runs, urgent_first
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _json = msgspec.json.Encoder()
 
 MAX_BATCH = 2000
+QUEUE_LIMIT = MAX_BATCH * 10    # ops queued for the writer before posters wait
 
 
 class Tx:
@@ -70,44 +76,6 @@ class Tx:
         del self._events[mark[0]:], self._rows[mark[1]:], self._after[mark[2]:]
 
 
-_CHUNK = 128
-
-
-def execute_rows(db: sqlite3.Connection, head: str, width: int, rows: list[tuple], tail: str = "") -> None:
-    """``head VALUES (?,..),(?,..)... tail`` over ``rows``: one statement per chunk instead of one
-    per row. SQLite then runs a whole chunk in one step, without handing the GIL back and forth for
-    every row as ``executemany`` does. Chunks are powers of two (at most 8 statement shapes)."""
-    i, total = 0, len(rows)
-    while i < total:
-        n = min(_CHUNK, 1 << ((total - i).bit_length() - 1))
-        sql = _ROWS_SQL.get((head, width, tail, n))
-        if sql is None:
-            one = "(" + ",".join("?" * width) + ")"
-            sql = _ROWS_SQL[(head, width, tail, n)] = f"{head} VALUES {','.join([one] * n)}{tail}"
-        db.execute(sql, [x for row in rows[i:i + n] for x in row])
-        i += n
-
-
-_ROWS_SQL: dict[tuple, str] = {}
-
-
-def insert_rows(db: sqlite3.Connection, sql: str, rows: list[tuple]) -> None:
-    """:func:`execute_rows` for a plain ``INSERT ... VALUES (?, ...)`` statement."""
-    head, _, values = sql.partition(" VALUES ")
-    execute_rows(db, head, values.count("?"), rows)
-
-
-def _runs(batch: list["_Op"]) -> list[list["_Op"]]:
-    """Split a batch into runs of consecutive ops: one run per batchable kind, else single ops."""
-    out: list[list[_Op]] = []
-    for op in batch:
-        if out and hasattr(op.fn, "many") and out[-1][0].fn is op.fn:
-            out[-1].append(op)
-        else:
-            out.append([op])
-    return out
-
-
 class _Op:
     __slots__ = ("fn", "args", "done", "result", "error", "events", "after", "waited", "on_done")
 
@@ -125,7 +93,8 @@ class _Op:
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30,
+                           cached_statements=int(__import__("os").environ.get("CACHED", "128")))
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL" if not readonly else "PRAGMA query_only=1")
@@ -144,7 +113,9 @@ class Store:
         self.clock = clock
         self.db: sqlite3.Connection | None = None
         self.reader: sqlite3.Connection | None = None
-        self._send, self._recv = trio.open_memory_channel[_Op](MAX_BATCH * 10)
+        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._queued = 0              # posted and not finished (Trio thread only)
+        self._room = trio.Event()     # set when _queued drops below QUEUE_LIMIT
         self._read_limiter = trio.CapacityLimiter(1)
         self._publish: Callable[[list[Any]], None] = lambda events: None
         self.commits = 0
@@ -199,7 +170,7 @@ class Store:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Queue a write op and wait until it is committed. Exceptions from ``fn`` propagate."""
         op = _Op(fn, args)
-        await self._send.send(op)
+        await self._put(op)
         await op.done.wait()
         if op.error is not None:
             raise op.error
@@ -210,28 +181,73 @@ class Store:
         """Queue a write op without waiting for its commit (results the dispatcher learned:
         ordered after everything queued before, committed with the next group). ``on_done(result,
         error)`` runs in the Trio thread after the commit (error None) or the op's failure."""
-        await self._send.send(_Op(fn, args, waited=on_done is not None, on_done=on_done))
+        await self._put(_Op(fn, args, waited=on_done is not None, on_done=on_done))
 
     def post_nowait(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._send.send_nowait(_Op(fn, args, waited=False))
+        """:meth:`post` from sync code; raises ``trio.WouldBlock`` while the writer is
+        ``QUEUE_LIMIT`` ops behind."""
+        if self._queued >= QUEUE_LIMIT:
+            raise trio.WouldBlock
+        self._queued += 1
+        self._ops.put(_Op(fn, args, waited=False))
+
+    async def _put(self, op: _Op) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while self._queued >= QUEUE_LIMIT:
+            if self._room.is_set():
+                self._room = trio.Event()
+            await self._room.wait()
+        self._queued += 1
+        self._ops.put(op)
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def writer(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the writer thread until cancelled; then let it finish what is queued and stop."""
+        token = trio.lowlevel.current_trio_token()
+        thread = threading.Thread(target=self._write_loop, args=(token,), name="gatewayd-store", daemon=True)
+        thread.start()
         task_status.started()
-        while True:
-            # No waiting for a batch to fill: whatever queued while the last one ran goes next. (A
-            # 1 ms fill wait paid off while every op cost half a dozen statements; with runs of
-            # ops merged set-wise it cost ~5% msg/s in bench/smpp_throughput.py.)
-            batch = [await self._recv.receive()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._recv.receive_nowait())
-                except trio.WouldBlock:
-                    break
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._ops.put(None)
             # The thread must finish even if we are cancelled: a half-run batch would leave
             # callers waiting and the connection inside a transaction.
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._execute, batch, self.clock())
-                self._finish(batch)
+                await trio.to_thread.run_sync(thread.join)
+
+    def _write_loop(self, token: trio.lowlevel.TrioToken) -> None:
+        # No waiting for a batch to fill: whatever queued while the last one ran goes next. (A
+        # 1 ms fill wait paid off while every op cost half a dozen statements; with runs of ops
+        # merged set-wise it cost ~5% msg/s in bench/smpp_throughput.py.)
+        ops = self._ops
+        stop = False
+        while not stop:
+            first = ops.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    op = ops.get_nowait()
+                except queue.Empty:
+                    break
+                if op is None:
+                    stop = True
+                    break
+                batch.append(op)
+            for part in urgent_first(batch):
+                self._execute(part, self.clock())
+                try:
+                    token.run_sync_soon(self._done, part)
+                except trio.RunFinishedError:
+                    return
+
+    def _done(self, batch: list[_Op]) -> None:
+        self._queued -= len(batch)
+        if self._queued < QUEUE_LIMIT:
+            self._room.set()
+        self._finish(batch)
 
     def _execute(self, batch: list[_Op], now: float | None = None) -> None:
         db = self.db
@@ -241,7 +257,7 @@ class Store:
         self._batch_rows: dict[str, list[tuple]] = {}
         self._batch_events: list[tuple] = []
         try:
-            for group in _runs(batch):
+            for group in runs(batch):
                 if len(group) == 1 or not self._run_many(db, now, group):
                     for op in group:
                         self._run_one(db, now, op)
@@ -307,7 +323,7 @@ class Store:
 
     def stalled_for(self) -> float:
         """Seconds the writer has had queued work without committing (0 when idle)."""
-        if self._recv.statistics().current_buffer_used == 0:
+        if self._queued == 0:
             self._last_progress = time.monotonic()
             return 0.0
         return time.monotonic() - self._last_progress
