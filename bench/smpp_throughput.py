@@ -1,14 +1,17 @@
 """End-to-end SMPP throughput: the real daemon against the fake SMSC on loopback, with receipts.
 
     python bench/smpp_throughput.py [--messages 10000] [--runs 3] [--window 50] [--sizes 10000,100000]
+                                    [--inline-too]
 
 One fake SMSC process (tests/fakes/smsc.py: accepts everything, receipt right after each
 submit_sm_resp). For each run a fresh ``gatewayd`` (one smpp link, transceiver, ``--window``;
 every state change committed) gets N messages over the socket; we time from the first enqueue to
 every message *submitted* (sent or delivered) and to every receipt *persisted* (delivered), and
-read the daemon's peak RSS (VmHWM). The ceiling, measured in the same run against the same SMSC
-with the same window: a bare client using only the codec (bind, blast submit_sm, answer
-deliver_sm, nothing stored). Last, memory vs N: peak RSS of one run per ``--sizes`` entry.
+read the peak RSS (VmHWM) of the daemon plus its SMPP link worker process. The ceiling, measured
+in the same run against the same SMSC with the same window: a bare client using only the codec
+(bind, blast submit_sm, answer deliver_sm, nothing stored). ``--inline-too`` also runs the daemon
+with the link in the daemon's own process (``isolated = false``) each run, for the A/B. Last, memory vs N:
+peak RSS of one run per ``--sizes`` entry.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def start_smsc() -> tuple[subprocess.Popen, int]:
     return proc, int(proc.stdout.readline())
 
 
-def start_daemon(tmp: Path, port: int, window: int) -> subprocess.Popen:
+def start_daemon(tmp: Path, port: int, window: int, isolated: bool = True) -> subprocess.Popen:
     (tmp / "gw.toml").write_text(f"""
 [[links]]
 name = "carrier"
@@ -53,6 +56,7 @@ port = {port}
 system_id = "bench"
 password = "bench"
 window = {window}
+isolated = {str(isolated).lower()}
 
 [[numbers]]
 address = "{FROM}"
@@ -79,10 +83,23 @@ burst = 100000
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Peak RSS of ``pid`` plus its children (the SMPP link's worker process, ``isolated``)."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1]) / 1024
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def queue(sock: str) -> dict[str, int]:
@@ -93,10 +110,10 @@ def queue(sock: str) -> dict[str, int]:
         c.close()
 
 
-def one_run(port: int, n: int, window: int) -> dict:
+def one_run(port: int, n: int, window: int, isolated: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        proc = start_daemon(tmp, port, window)
+        proc = start_daemon(tmp, port, window, isolated)
         sock = str(tmp / "gw.sock")
         try:
             c = Client(sock, timeout=600)
@@ -234,13 +251,18 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--window", type=int, default=50)
     p.add_argument("--sizes", default="10000,100000", help="N values for the memory check ('' to skip)")
+    p.add_argument("--inline-too", action="store_true", help="also run with the link in the daemon's process")
     args = p.parse_args()
     smsc, port = start_smsc()
     try:
-        runs, ceilings, alone = [], [], []
+        runs, ceilings, alone, inline = [], [], [], []
         for i in range(args.runs):
             r = one_run(port, args.messages, args.window)
             runs.append(r)
+            if args.inline_too:
+                inline.append(one_run(port, args.messages, args.window, isolated=False))
+                print(f"run {i + 1}: isolated = false: submits {inline[-1]['submits_per_s']:.0f}/s, "
+                      f"receipts {inline[-1]['receipts_per_s']:.0f}/s", flush=True)
             ceilings.append(trio.run(bare_client, port, args.messages, args.window))
             alone.append(trio.run(link_alone, port, args.messages, args.window))
             print(f"run {i + 1}: daemon submits {r['submits_per_s']:.0f}/s, receipts {r['receipts_per_s']:.0f}/s, "
@@ -258,7 +280,11 @@ def main() -> None:
               f"{med['receipts_per_s'] / c_rec:.0%}")
         print(f"  SmppLink alone, nothing stored: submits    {statistics.median(a[0] for a in alone):8.0f} msg/s")
         print(f"  SmppLink alone, nothing stored: receipts   {statistics.median(a[1] for a in alone):8.0f} msg/s")
-        print(f"  daemon peak RSS                            {med['peak_rss_mb']:8.0f} MB")
+        print(f"  daemon + link worker peak RSS              {med['peak_rss_mb']:8.0f} MB")
+        if inline:
+            sub = statistics.median(r["submits_per_s"] for r in inline)
+            print(f"  link in the daemon's process: submits      {sub:8.0f} msg/s   -> isolated is "
+                  f"{med['submits_per_s'] / sub:.2f}x")
         sizes = [int(s) for s in args.sizes.split(",") if s]
         if sizes:
             print("\nmemory vs N (one run each):")

@@ -73,6 +73,7 @@ class SmppConfig(_Base, tag="smpp", tag_field="kind", kw_only=True):
     msg_id_format: Literal["auto", "hex", "dec", "str"] = "auto"
     price_per_segment: NonNeg = 0.0
     weight: PosInt = 1
+    isolated: bool = True       # session and codec in a process of their own (links/process.py)
 
 
 class ModemConfig(_Base, tag="modem", tag_field="kind", kw_only=True):

@@ -12,6 +12,10 @@ def make_link(cfg: LinkConfig, sink: LinkSink) -> Link:
 
         return SimLink(cfg, sink)
     if isinstance(cfg, SmppConfig):
+        if cfg.isolated:
+            from .process import ProcessLink
+
+            return ProcessLink(cfg, sink)
         from .smpp.link import SmppLink
 
         return SmppLink(cfg, sink)

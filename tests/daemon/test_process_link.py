@@ -1,0 +1,129 @@
+"""An SMPP link in a process of its own (links/process.py, links/host.py) against the fake SMSC on
+loopback TCP, in real time: it must behave exactly as the link in the daemon's process (results,
+receipts and MO answered only after the commit, a refused commit redelivered), and a worker that
+dies must be noticed: its unanswered submits fail as possible duplicates and it comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from contextlib import asynccontextmanager
+from functools import partial
+
+import pytest
+import trio
+
+from gatewayd.links.process import ProcessLink
+from gatewayd.links.smpp import codec
+from gatewayd.models import LinkState
+from tests.fakes.smsc import Behaviour, FakeSmsc, RecordingSink, cfg, seg
+
+pytestmark = pytest.mark.trio
+
+
+class HeldSink(RecordingSink):
+    """Receipt bursts wait for :meth:`release` before they count as committed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list = []
+        self.hold = True
+
+    async def receipt_batch(self, receipts, done) -> None:
+        if not self.hold:
+            await super().receipt_batch(receipts, done)
+            return
+        self.held.append((receipts, done))
+        self._notify()
+
+    async def release(self) -> None:
+        self.hold = False
+        held, self.held = self.held, []
+        for receipts, done in held:
+            await super().receipt_batch(receipts, done)
+
+
+@asynccontextmanager
+async def running(behaviour: Behaviour | None = None, sink: RecordingSink | None = None, **kw):
+    smsc = FakeSmsc(behaviour or Behaviour(dlr_delay=0.0))
+    sink = sink or RecordingSink()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(smsc.run)
+            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
+            link = ProcessLink(cfg(host="127.0.0.1", port=port, reconnect_min_s=0.1, reconnect_max_s=0.5,
+                                   **kw), sink)
+            await nursery.start(link.run)
+            await sink.wait_for(lambda: link.is_up)
+            yield smsc, link, sink
+            nursery.cancel_scope.cancel()
+
+
+async def test_submits_receipts_and_mo_cross_the_process_and_are_answered_only_after_commit():
+    sink = HeldSink()
+    async with running(sink=sink) as (smsc, link, sink):
+        results = []
+        for i in range(3):
+            link.submit_nowait(seg(f"hello {i}", to=f"+1555123000{i}"), results.append)
+        await sink.wait_for(lambda: sum(len(r) for r, _ in sink.held) == 3)
+        assert [r.ok for r in results] == [True] * 3 and all(r.carrier_id for r in results)
+        assert smsc.deliver_resps == []                 # nothing answered before the commit
+        await sink.release()
+        await smsc.wait_for(lambda: len(smsc.deliver_resps) == 3)
+        assert {status for status, _seq in smsc.deliver_resps} == {codec.ROK}
+        assert sorted(r.carrier_id for r in sink.receipts) == sorted(r.carrier_id for r in results)
+
+        smsc.send_mo("Grüße aus Köln, a long reply " * 8, sender="+15550002222")   # UCS-2, 2+ parts
+        await sink.wait_for(lambda: sink.messages)
+        assert sink.messages[0].text == "Grüße aus Köln, a long reply " * 8
+        assert sink.messages[0].sender.endswith("15550002222")
+
+
+async def test_a_refused_commit_is_answered_with_an_error_and_the_smsc_redelivers():
+    sink = RecordingSink()
+    sink.fail_inbound = 1
+    async with running(Behaviour(dlr_delay=None, redeliver_after=0.2), sink) as (smsc, link, sink):
+        smsc.send_mo("STOP", sender="+15550003333")
+        await sink.wait_for(lambda: sink.messages)
+        await smsc.wait_for(lambda: len(smsc.deliver_resps) == 2)
+        statuses = [status for status, _seq in smsc.deliver_resps]
+        assert statuses == [codec.RX_T_APPN, codec.ROK]
+        assert [m.text for m in sink.messages] == ["STOP"]
+
+
+async def test_a_killed_worker_fails_its_unanswered_submits_as_possible_duplicates_and_comes_back():
+    async with running(Behaviour(dlr_delay=None, response_delay=30.0)) as (smsc, link, sink):
+        results = []
+        for i in range(3):
+            link.submit_nowait(seg(f"held {i}", to=f"+1555123100{i}"), results.append)
+        await smsc.wait_for(lambda: smsc.unanswered == 3)
+        first = link.pid
+        os.kill(first, signal.SIGKILL)
+        await sink.wait_for(lambda: len(results) == 3)
+        assert all(not r.ok and r.transient and r.error_code == "timeout" for r in results)
+        await sink.wait_for(lambda: LinkState.DOWN in sink.states)
+        assert "link worker" in sink.statuses[sink.states.index(LinkState.DOWN)].reason
+        smsc.b.response_delay = 0.0
+        await sink.wait_for(lambda: link.is_up and link.pid != first)
+        again = await link.submit(seg("after the restart"))
+        assert again.ok
+
+
+async def test_stopping_the_link_unbinds_and_ends_the_worker():
+    smsc = FakeSmsc(Behaviour(dlr_delay=None))
+    sink = RecordingSink()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(smsc.run)
+            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
+            link = ProcessLink(cfg(host="127.0.0.1", port=port), sink)
+            async with trio.open_nursery() as inner:
+                await inner.start(link.run)
+                await sink.wait_for(lambda: link.is_up)
+                assert (await link.submit(seg("bye"))).ok
+                inner.cancel_scope.cancel()
+            assert smsc.unbinds == 1
+            with pytest.raises(ProcessLookupError):     # exited and reaped
+                os.kill(link.pid, 0)
+            nursery.cancel_scope.cancel()
