@@ -96,10 +96,14 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
+    """Listed per thread (trio starts processes from a worker thread), so read every task's."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def queue(sock: str) -> dict[str, int]:
