@@ -61,6 +61,20 @@ async def test_callback_submits_in_flight_fail_as_possible_duplicates_when_the_c
         await sink.wait_for(lambda: link.is_up)
 
 
+async def test_the_link_keeps_its_window_and_its_backlog_never_reaches_the_wire_once_stopped(autojump_clock):
+    async with running_link(cfg(window=4), Behaviour(response_delay=5.0, dlr_delay=None)) as (smsc, link, sink):
+        results = []
+        for i in range(7):
+            link.submit_nowait(seg(to=f"+1555100{i:04d}"), results.append)
+        await smsc.wait_for(lambda: len(smsc.submits) == 4)
+        await trio.sleep(1)
+        assert len(smsc.submits) == 4 and link.outstanding == 4 and results == []   # 3 wait in the backlog
+        link.stop_submitting()
+        assert [(r.ok, r.error_code) for r in results] == [(False, "link_down")] * 3    # never written
+        await _until(lambda: len(results) == 7)                 # the 4 on the wire are still answered
+        assert all(r.ok for r in results[3:]) and len(smsc.submits) == 4
+
+
 async def test_callback_submit_while_not_bound_is_link_down():
     from gatewayd.links.smpp.link import SmppLink
     from tests.fakes.smsc import RecordingSink

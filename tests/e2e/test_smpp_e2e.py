@@ -6,6 +6,7 @@ restart that the link rides out."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,59 @@ def test_link_rides_out_an_smsc_restart(daemon_factory, smsc_factory):
     smsc_factory("--dlr-delay", "0.05", port=port)
     st = d.wait(lambda s: s["queue"].get("delivered", 0) == 100, timeout=60)
     assert link_state(st) == "up" and sum(st["queue"].values()) == 100
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_sigkill_mid_run_over_smpp_loses_nothing_and_takes_the_link_worker_along(daemon_factory, smsc_factory,
+                                                                                   tmp_path):
+    """The link's worker process sees the daemon's end of the pipe close and exits (no orphan
+    session); after a restart every message reaches a final state, each reached the SMSC, and
+    what went twice is flagged and within the window plus the claim-ahead."""
+    import sqlite3
+    import time
+    from collections import Counter
+
+    from gatewayd.sending.router import AHEAD_WINDOWS
+
+    window, n = 20, 3000
+    journal = tmp_path / "smsc-journal.txt"
+    smsc = smsc_factory("--dlr-delay", "0", "--journal", str(journal))
+    d = daemon_factory(config(smsc.port)).start()
+    d.wait(lambda s: link_state(s) == "up", timeout=30)
+    [worker] = _children(d.proc.pid)
+    d.ctl("send", "--batch", "-", input=batch([(f"+1415555{1000 + i % 2000:04d}", f"k{i}") for i in range(n)], "k"))
+    d.wait(lambda s: s["queue"].get("delivered", 0) + s["queue"].get("sent", 0) >= 800)
+    assert d.kill(signal.SIGKILL) == -signal.SIGKILL
+    deadline = time.monotonic() + 15
+    while not _gone(worker):
+        assert time.monotonic() < deadline, "the SMPP link worker outlived its daemon"
+        time.sleep(0.05)
+
+    d.start()
+    d.wait(lambda s: s["queue"].get("queued", 0) == 0 and s["queue"].get("sending", 0) == 0, timeout=120)
+    d.stop()
+    db = sqlite3.connect(f"{d.state}/gatewayd.db")
+    states = dict(db.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
+    assert sum(states.values()) == n and set(states) <= {"sent", "delivered"}, states
+    texts = dict(db.execute("SELECT text, possible_duplicate FROM messages").fetchall())
+    submits = Counter(journal.read_text().split())
+    assert set(submits) == set(texts)                          # every one reached the SMSC
+    duplicates = {t for t, k in submits.items() if k > 1}
+    assert all(texts[t] for t in duplicates)                    # every duplicate is flagged
+    assert len([t for t, flag in texts.items() if flag]) <= window * (1 + AHEAD_WINDOWS)

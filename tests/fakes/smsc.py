@@ -64,6 +64,7 @@ class Behaviour:
     redeliver_after: float = 1.0          # retry of a deliver_sm answered with an error
     echo: bool = False                    # a submit whose text starts with "ECHO" gets an MO reply
     nack_submits: int | None = None       # answer submit_sm with generic_nack(status) instead
+    journal: str | None = None            # append each accepted submit's text, a line each (unbuffered)
 
 
 @dataclass
@@ -300,6 +301,9 @@ class FakeSmsc:
                     status = st
         if status == codec.ROK and b.echo:
             self._echo(pdu)
+        if status == codec.ROK and b.journal:
+            with open(b.journal, "ab", buffering=0) as f:
+                f.write((pdu.get("short_message") or b"").replace(b"\n", b" ") + b"\n")
         n = next(self._ids)
         mid = (format(n, "X") if b.resp_ids == "hex" else str(n)) if not status else ""
         self.ids_by_dest[dest] = mid
@@ -505,12 +509,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reject", action="append", default=[], metavar="PREFIX=STATUS",
                     help="refuse destinations with this prefix, e.g. +1555666=0x0B")
     ap.add_argument("--echo", action="store_true", help='answer texts starting "ECHO" with an MO')
+    ap.add_argument("--journal", help="append the text of every accepted submit_sm to this file")
     args = ap.parse_args(argv)
     reject = {p: int(st, 0) for p, st in (r.split("=", 1) for r in args.reject)}
     b = Behaviour(bind_status=args.bind_status, tps=args.tps, response_delay=args.response_delay,
                   reorder=args.reorder, resp_ids=args.resp_ids, dlr_ids=args.dlr_ids,
                   dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat,
-                  reject=reject, echo=args.echo)
+                  reject=reject, echo=args.echo, journal=args.journal)
     smsc = FakeSmsc(b)
 
     async def serve() -> None:

@@ -117,6 +117,7 @@ async def serve(pipe: Pipe) -> None:
                 elif isinstance(m, Answer):
                     sink.answer(m)
         log.info("%s: stopping (daemon asked or went away)", cfg.name)
+        link.stop_submitting()            # a daemon that died must not see its backlog go out after it
         nursery.cancel_scope.cancel()     # the link unbinds (shielded, time-limited)
 
 

@@ -6,8 +6,9 @@ bucket and window all have room, then claims (in one transaction) only as many s
 agent's reply from queueing behind a bulk campaign, and what bounds the messages a crash can leave
 "maybe sent" to the link's window. Links that queue submits themselves (SMPP) may be claimed a few
 windows ahead, capped at 50 ms of the rates (``router.AHEAD_S``, ``AHEAD_WINDOWS``), so a freed
-slot is refilled at once rather than after a claim's round trip through the store; those extra
-messages were never written, so a crash flags them possible duplicates without sending them twice.
+slot is refilled at once rather than after a claim's round trip through the store. The price: a
+crash may leave up to window + ahead "maybe sent" (the link drains its backlog while results
+travel back), all flagged possible duplicates.
 Results are posted to the store's writer without waiting for the commit (group commit), and a
 claimed message stays ``sending`` in the database until its result is committed, so the next
 message to the same recipient cannot overtake it.

@@ -74,6 +74,7 @@ class SmppLink:
         self._tx: Session | None = None
         self._backlog: deque[tuple[Callable[[int], bytes], Callable[[SubmitResult], None]]] = deque()
         self.outstanding = 0     # submit_sm written and not answered (<= window)
+        self._stopped = False
         self._throttled_at: float | None = None
         self._reported: tuple[LinkState, str] | None = None
         self._reassembler = Reassembler(REASSEMBLY_TIMEOUT_S)
@@ -214,12 +215,18 @@ class SmppLink:
         self._pump()
         return True
 
+    def stop_submitting(self) -> None:
+        """Put nothing more on the wire (the owner is going away): the backlog fails as
+        ``link_down`` at once instead of trickling out behind the responses still to come."""
+        self._stopped = True
+        self._pump()
+
     def _pump(self) -> None:
         """Move backlogged submits onto the wire while the window has room; with no live
         transmitting session they fail as ``link_down`` (never written, so safe to route again)."""
         while self._backlog:
             session = self._tx
-            if session is None or not session.bound or session.closed.is_set():
+            if session is None or not session.bound or session.closed.is_set() or self._stopped:
                 self._backlog.popleft()[1](_LINK_DOWN)
                 continue
             if self.outstanding >= self.window:
