@@ -218,8 +218,8 @@ class FakeSmsc:
                         for raw in framer.feed(data):
                             await self._on_pdu(conn, raw, nursery)
                     nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, codec.FramingError):
-            pass
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, codec.FramingError):
+            pass      # a peer that resets (a killed ESME) ends its connection, not the SMSC
         finally:
             self.conns.remove(conn)
             for params in conn.outstanding.values():   # never answered: store and forward again
