@@ -107,3 +107,19 @@ class Link(Protocol):
         """Submit one segment. Never raises for network problems: returns a transient failure
         (``error_code="link_down"``) so the dispatcher re-queues in order."""
         ...
+
+
+async def submit_by_callback(submit_nowait: Callable[[OutSegment, Callable[[SubmitResult], None]], bool],
+                             seg: OutSegment) -> SubmitResult:
+    """``Link.submit`` for links whose submits are answered by callback (SMPP, in or out of the
+    daemon's process): the awaited path goes through the same window and backlog."""
+    got: list[SubmitResult] = []
+    answered = trio.Event()
+
+    def done(result: SubmitResult) -> None:
+        got.append(result)
+        answered.set()
+
+    submit_nowait(seg, done)
+    await answered.wait()
+    return got[0]

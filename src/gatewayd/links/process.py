@@ -28,7 +28,7 @@ import trio
 
 from ..config import SmppConfig
 from ..models import LinkState
-from .base import LinkSink, LinkStatus, OutSegment, SubmitResult
+from .base import LinkSink, LinkStatus, OutSegment, SubmitResult, submit_by_callback
 from .pipe import Answer, Deliver, Message, Pipe, PipeError, Receipts, Result, Start, State, Stop, Submit
 
 log = logging.getLogger("gatewayd.links.process")
@@ -78,16 +78,9 @@ class ProcessLink:
         return True
 
     async def submit(self, seg: OutSegment) -> SubmitResult:
-        got: list[SubmitResult] = []
-        answered = trio.Event()
-
-        def done(result: SubmitResult) -> None:
-            got.append(result)
-            answered.set()
-
-        self.submit_nowait(seg, done)
-        await answered.wait()
-        return got[0]
+        """One segment, awaited (multipart messages): the same window and backlog as
+        :meth:`submit_nowait`; never raises for network trouble."""
+        return await submit_by_callback(self.submit_nowait, seg)
 
     # --- the child ------------------------------------------------------------------------
 

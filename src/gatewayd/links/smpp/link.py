@@ -33,7 +33,7 @@ import trio
 
 from ...config import SmppConfig, read_secret
 from ...models import LinkState
-from ..base import Inbound, LinkSink, LinkStatus, OutSegment, SubmitResult
+from ..base import Inbound, LinkSink, LinkStatus, OutSegment, SubmitResult, submit_by_callback
 from ..reassembly import Reassembler
 from . import codec, message, receipt
 from .session import BindRefused, Session, SessionClosed
@@ -187,16 +187,7 @@ class SmppLink:
     async def submit(self, seg: OutSegment) -> SubmitResult:
         """One segment, awaited (multipart messages): the same window and backlog as
         :meth:`submit_nowait`; never raises for network trouble."""
-        got: list[SubmitResult] = []
-        answered = trio.Event()
-
-        def done(result: SubmitResult) -> None:
-            got.append(result)
-            answered.set()
-
-        self.submit_nowait(seg, done)
-        await answered.wait()
-        return got[0]
+        return await submit_by_callback(self.submit_nowait, seg)
 
     def submit_nowait(self, seg: OutSegment, done: Callable[[SubmitResult], None]) -> bool:
         """Submit without a task per segment: ``done(result)`` is called exactly once, from the
