@@ -177,6 +177,10 @@ class Gateway:
             if lc.name in self.links:
                 self.links[lc.name].enabled = lc.enabled
         logging.getLogger().setLevel(cfg.log_level.upper())
+        for lr in self.links.values():
+            set_level = getattr(lr.link, "set_log_level", None)   # links in a process of their own
+            if set_level is not None:
+                set_level(cfg.log_level)
         for hook in self.reload_hooks:
             hook(cfg)
         if [lk.name for lk in old.links] != [lk.name for lk in cfg.links]:

@@ -127,3 +127,23 @@ async def test_stopping_the_link_unbinds_and_ends_the_worker():
             with pytest.raises(ProcessLookupError):     # exited and reaped
                 os.kill(link.pid, 0)
             nursery.cancel_scope.cancel()
+
+
+async def test_the_worker_follows_a_log_level_change(capfd):
+    import logging
+
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.WARNING)          # the worker starts with the daemon's level
+    try:
+        async with running() as (smsc, link, sink):
+            # the worker logs "bound to" before it reports up: at warning it must not appear
+            assert "bound to" not in capfd.readouterr().err
+            link.set_log_level("info")
+            with trio.fail_after(10):
+                seen = ""
+                while "carrier: log level info" not in seen:
+                    await trio.sleep(0.05)
+                    seen += capfd.readouterr().err
+    finally:
+        root.setLevel(before)

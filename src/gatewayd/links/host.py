@@ -23,7 +23,7 @@ import trio
 from .. import log as log_mod
 from ..config import SmppConfig
 from .base import Inbound, LinkStatus, Receipt, SubmitResult
-from .pipe import Answer, Deliver, Pipe, Receipts, Result, Start, State, Stop, Submit
+from .pipe import Answer, Deliver, Level, Pipe, Receipts, Result, Start, State, Stop, Submit
 
 log = logging.getLogger("gatewayd.links.host")
 
@@ -116,6 +116,9 @@ async def serve(pipe: Pipe) -> None:
                     link.submit_nowait(m.seg, partial(_result, pipe, m.token))
                 elif isinstance(m, Answer):
                     sink.answer(m)
+                elif isinstance(m, Level):
+                    logging.getLogger().setLevel(m.level.upper())
+                    log.info("%s: log level %s", cfg.name, m.level)
         log.info("%s: stopping (daemon asked or went away)", cfg.name)
         link.stop_submitting()            # a daemon that died must not see its backlog go out after it
         nursery.cancel_scope.cancel()     # the link unbinds (shielded, time-limited)

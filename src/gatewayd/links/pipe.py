@@ -65,7 +65,13 @@ class Stop(msgspec.Struct, array_like=True, tag=8):
     """Unbind and exit."""
 
 
-Message = Start | Submit | Result | Receipts | Deliver | Answer | State | Stop
+class Level(msgspec.Struct, array_like=True, tag=9):
+    """The daemon's log level changed (SIGHUP)."""
+
+    level: str
+
+
+Message = Start | Submit | Result | Receipts | Deliver | Answer | State | Stop | Level
 
 
 class PipeError(Exception):

@@ -29,7 +29,7 @@ import trio
 from ..config import SmppConfig
 from ..models import LinkState
 from .base import LinkSink, LinkStatus, OutSegment, SubmitResult, submit_by_callback
-from .pipe import Answer, Deliver, Message, Pipe, PipeError, Receipts, Result, Start, State, Stop, Submit
+from .pipe import Answer, Deliver, Level, Message, Pipe, PipeError, Receipts, Result, Start, State, Stop, Submit
 
 log = logging.getLogger("gatewayd.links.process")
 
@@ -63,6 +63,11 @@ class ProcessLink:
     @property
     def outstanding(self) -> int:
         return min(len(self._pending), self.window)
+
+    def set_log_level(self, level: str) -> None:
+        """SIGHUP changed ``log_level``: the worker follows (a restarted one starts with it)."""
+        if self._pipe is not None:
+            self._pipe.put(Level(level))
 
     # --- submitting -----------------------------------------------------------------------
 
