@@ -147,3 +147,24 @@ async def test_the_worker_follows_a_log_level_change(capfd):
                     seen += capfd.readouterr().err
     finally:
         root.setLevel(before)
+
+
+async def test_a_wedged_worker_is_killed_and_replaced():
+    """SIGSTOP freezes the worker without closing its pipe: only its silence gives it away."""
+    smsc = FakeSmsc(Behaviour(dlr_delay=None))
+    sink = RecordingSink()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(smsc.run)
+            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
+            link = ProcessLink(cfg(host="127.0.0.1", port=port, reconnect_min_s=0.1), sink, silence_s=2.0)
+            await nursery.start(link.run)
+            await sink.wait_for(lambda: link.is_up)
+            first = link.pid
+            os.kill(first, signal.SIGSTOP)
+            await sink.wait_for(lambda: any("silent" in s.reason for s in sink.statuses))
+            await sink.wait_for(lambda: link.is_up and link.pid != first)
+            with pytest.raises(ProcessLookupError):      # the frozen one was killed and reaped
+                os.kill(first, 0)
+            assert (await link.submit(seg("still here"))).ok
+            nursery.cancel_scope.cancel()

@@ -28,6 +28,7 @@ from .pipe import Answer, Deliver, Level, Pipe, Receipts, Result, Start, State, 
 log = logging.getLogger("gatewayd.links.host")
 
 UP_POLL_S = 0.2
+HEARTBEAT_S = 1.0    # a State at least this often, so the daemon can tell a wedged worker
 
 
 class _Refused(Exception):
@@ -83,11 +84,13 @@ def _result(pipe: Pipe, token: int, result: SubmitResult) -> None:
 
 
 async def _report_up(link, pipe: Pipe) -> None:
-    """``is_up`` can change without a status change (a tx/rx pair): tell the daemon when it does."""
-    last = None
+    """``is_up`` can change without a status change (a tx/rx pair): tell the daemon when it does,
+    and at least every ``HEARTBEAT_S`` anyway (the daemon's liveness check)."""
+    last, sent_at = None, -HEARTBEAT_S
     while True:
-        if link.is_up != last:
-            last = link.is_up
+        now = trio.current_time()
+        if link.is_up != last or now - sent_at >= HEARTBEAT_S:
+            last, sent_at = link.is_up, now
             pipe.put(State(None, last))
         await trio.sleep(UP_POLL_S)
 

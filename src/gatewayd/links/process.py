@@ -10,8 +10,8 @@ Nothing about delivery changes: the child runs the same ``SmppLink``; receipts a
 answered to the SMSC only after the daemon committed them (the child waits for an Answer). If the
 child dies, every submit it had not answered fails as a possible duplicate (it may have reached
 the SMSC), its unanswered receipts are redelivered by the SMSC, and the child is restarted with the
-link's reconnect backoff. On shutdown the child is asked to unbind and is killed if it does not
-exit in time.
+link's reconnect backoff. So is a child that goes silent (it reports at least every second), after
+being killed. On shutdown the child is asked to unbind and is killed if it does not exit in time.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .pipe import Answer, Deliver, Level, Message, Pipe, PipeError, Receipts, Re
 log = logging.getLogger("gatewayd.links.process")
 
 STOP_TIMEOUT_S = 5.0     # the child unbinds within 2 s (smpp.link.UNBIND_TIMEOUT_S)
+SILENCE_S = 10.0         # nothing from the child this long (it sends a State every second): wedged
 STABLE_S = 30.0
 
 _LINK_DOWN = SubmitResult(ok=False, transient=True, error_code="link_down", error_text="not bound to the SMSC")
@@ -43,7 +44,8 @@ class ProcessLink:
     kind = "smpp"
     queues_submits = True      # the child's SmppLink keeps the window and holds the excess
 
-    def __init__(self, cfg: SmppConfig, sink: LinkSink, *, command: list[str] | None = None) -> None:
+    def __init__(self, cfg: SmppConfig, sink: LinkSink, *, command: list[str] | None = None,
+                 silence_s: float = SILENCE_S) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.window = cfg.window
@@ -54,6 +56,7 @@ class ProcessLink:
         self._pending: dict[int, Callable[[SubmitResult], None]] = {}
         self._tokens = itertools.count(1)
         self._up = False
+        self._silence_s = silence_s
         self.pid: int | None = None
 
     @property
@@ -121,7 +124,15 @@ class ProcessLink:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pipe.writer)
                 self._pipe = pipe
-                while (messages := await pipe.receive()) is not None:
+                while True:
+                    messages: list[Message] | None | bool = False
+                    with trio.move_on_after(self._silence_s):
+                        messages = await pipe.receive()
+                    if messages is False:
+                        nursery.cancel_scope.cancel()
+                        return f"link worker silent for {self._silence_s:g}s (wedged?)"
+                    if messages is None:
+                        break
                     for m in messages:
                         await self._handle(m, pipe, nursery)
                 nursery.cancel_scope.cancel()
