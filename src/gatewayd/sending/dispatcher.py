@@ -149,7 +149,7 @@ class Dispatcher:
                 lane.wake = trio.Event()
                 await lane.wake.wait()
                 continue
-            lr = self.router.pick(lane.number)
+            lr = self.router.pick(lane.number, self.clock())
             if lr is None:
                 await self.router.wait_change(lane.number, timeout=5.0)
                 continue
@@ -171,6 +171,8 @@ class Dispatcher:
                 await self.router.wait_change(lane.number, timeout=5.0)
                 continue
             budget = min(lane.bucket.available(now), lr.bucket.available(now), room, cap_left, MAX_CLAIM)
+            if getattr(lane.number, "routing", "order") == "weight":
+                budget = min(budget, lr.window)   # a claim goes to one link: keep them small to share
             lane.wake = trio.Event()
             claimed = await self.store.run(_claim, sender, max(1, budget), day)
             if not claimed:

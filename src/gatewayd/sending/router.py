@@ -4,7 +4,8 @@ Rule (documented in the README): a number's ``links`` are in priority order. Wit
 ``routing = "order"`` the first link that is up, enabled and has a free window slot is used, so
 traffic fails over to the next link when one is down and spills over when the first is saturated;
 it returns to the first as soon as that link is back. With ``routing = "weight"`` traffic is spread
-over every healthy link in proportion to its ``weight`` (least in-flight per weight wins).
+over every healthy link in proportion to its ``weight``: the link furthest below its share of the
+last 10 s (sent plus in flight) gets the next claim, and claims are kept to one window.
 A message is bound to one link for one submit attempt: failover never submits the same message
 twice (a link that is down answers ``link_down`` without sending anything).
 """
@@ -28,6 +29,7 @@ AHEAD_S = 0.05
 #: ...and at most this many windows: a link in its own process answers a hop later, and the claim
 #: that refills it waits for a commit (bench, window 50: 3,220 msg/s at one window ahead, 3,770 at four).
 AHEAD_WINDOWS = 4
+WEIGHT_WINDOW_S = 10.0     # routing = "weight" shares what was sent over this sliding window
 
 
 class LinkRuntime:
@@ -107,12 +109,17 @@ class Router:
     def candidates(self, number: NumberConfig) -> list[LinkRuntime]:
         return [self.links[n] for n in number.links if n in self.links and self.links[n].usable]
 
-    def pick(self, number: NumberConfig) -> LinkRuntime | None:
+    def pick(self, number: NumberConfig, now: float | None = None) -> LinkRuntime | None:
+        """The link for the next claim. ``weight``: the one furthest below its share of what was
+        sent in the last ``WEIGHT_WINDOW_S`` plus what is in flight (a sliding window, so a link
+        back from an outage is not flooded to catch up on an old lead)."""
         healthy = [lr for lr in self.candidates(number) if lr.free > 0]
         if not healthy:
             return None
         if getattr(number, "routing", "order") == "weight":
-            return min(healthy, key=lambda lr: (lr.in_flight + 1) / getattr(lr.cfg, "weight", 1))
+            t = trio.current_time() if now is None else now
+            return min(healthy, key=lambda lr: (lr.sent_last(t, WEIGHT_WINDOW_S) + lr.in_flight + 1)
+                       / getattr(lr.cfg, "weight", 1))
         return healthy[0]
 
     def any_up(self, number: NumberConfig) -> bool:
