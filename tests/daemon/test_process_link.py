@@ -44,8 +44,32 @@ class HeldSink(RecordingSink):
             await super().receipt_batch(receipts, done)
 
 
+class Running:
+    """A fake SMSC on loopback and a ProcessLink to it; ``stop()`` ends the link alone."""
+
+    def __init__(self, smsc: FakeSmsc, link: ProcessLink, sink: RecordingSink) -> None:
+        self.smsc, self.link, self.sink = smsc, link, sink
+        self.scope = trio.CancelScope()
+        self.stopped = trio.Event()
+
+    async def run_link(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self.scope:
+                await self.link.run(task_status=task_status)
+        finally:
+            self.stopped.set()
+
+    async def stop(self) -> None:
+        self.scope.cancel()
+        await self.stopped.wait()
+
+    def __iter__(self):
+        return iter((self.smsc, self.link, self.sink))
+
+
 @asynccontextmanager
-async def running(behaviour: Behaviour | None = None, sink: RecordingSink | None = None, **kw):
+async def running(behaviour: Behaviour | None = None, sink: RecordingSink | None = None, *,
+                  silence_s: float = 10.0, **kw):
     smsc = FakeSmsc(behaviour or Behaviour(dlr_delay=0.0))
     sink = sink or RecordingSink()
     with trio.fail_after(30):
@@ -53,10 +77,11 @@ async def running(behaviour: Behaviour | None = None, sink: RecordingSink | None
             await nursery.start(smsc.run)
             port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
             link = ProcessLink(cfg(host="127.0.0.1", port=port, reconnect_min_s=0.1, reconnect_max_s=0.5,
-                                   **kw), sink)
-            await nursery.start(link.run)
+                                   **kw), sink, silence_s=silence_s)
+            r = Running(smsc, link, sink)
+            await nursery.start(r.run_link)
             await sink.wait_for(lambda: link.is_up)
-            yield smsc, link, sink
+            yield r
             nursery.cancel_scope.cancel()
 
 
@@ -111,22 +136,12 @@ async def test_a_killed_worker_fails_its_unanswered_submits_as_possible_duplicat
 
 
 async def test_stopping_the_link_unbinds_and_ends_the_worker():
-    smsc = FakeSmsc(Behaviour(dlr_delay=None))
-    sink = RecordingSink()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(smsc.run)
-            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
-            link = ProcessLink(cfg(host="127.0.0.1", port=port), sink)
-            async with trio.open_nursery() as inner:
-                await inner.start(link.run)
-                await sink.wait_for(lambda: link.is_up)
-                assert (await link.submit(seg("bye"))).ok
-                inner.cancel_scope.cancel()
-            assert smsc.unbinds == 1
-            with pytest.raises(ProcessLookupError):     # exited and reaped
-                os.kill(link.pid, 0)
-            nursery.cancel_scope.cancel()
+    async with running(Behaviour(dlr_delay=None)) as r:
+        assert (await r.link.submit(seg("bye"))).ok
+        await r.stop()
+        assert r.smsc.unbinds == 1
+        with pytest.raises(ProcessLookupError):     # exited and reaped
+            os.kill(r.link.pid, 0)
 
 
 async def test_the_worker_follows_a_log_level_change(capfd):
@@ -151,20 +166,11 @@ async def test_the_worker_follows_a_log_level_change(capfd):
 
 async def test_a_wedged_worker_is_killed_and_replaced():
     """SIGSTOP freezes the worker without closing its pipe: only its silence gives it away."""
-    smsc = FakeSmsc(Behaviour(dlr_delay=None))
-    sink = RecordingSink()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(smsc.run)
-            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
-            link = ProcessLink(cfg(host="127.0.0.1", port=port, reconnect_min_s=0.1), sink, silence_s=2.0)
-            await nursery.start(link.run)
-            await sink.wait_for(lambda: link.is_up)
-            first = link.pid
-            os.kill(first, signal.SIGSTOP)
-            await sink.wait_for(lambda: any("silent" in s.reason for s in sink.statuses))
-            await sink.wait_for(lambda: link.is_up and link.pid != first)
-            with pytest.raises(ProcessLookupError):      # the frozen one was killed and reaped
-                os.kill(first, 0)
-            assert (await link.submit(seg("still here"))).ok
-            nursery.cancel_scope.cancel()
+    async with running(Behaviour(dlr_delay=None), silence_s=2.0) as (smsc, link, sink):
+        first = link.pid
+        os.kill(first, signal.SIGSTOP)
+        await sink.wait_for(lambda: any("silent" in s.reason for s in sink.statuses))
+        await sink.wait_for(lambda: link.is_up and link.pid != first)
+        with pytest.raises(ProcessLookupError):      # the frozen one was killed and reaped
+            os.kill(first, 0)
+        assert (await link.submit(seg("still here"))).ok
