@@ -132,3 +132,31 @@ async def test_throttled_smpp_link_keeps_per_recipient_order_through_the_gateway
     for texts in by_rcpt.values():
         firsts = list(dict.fromkeys(texts))          # a throttled submit is sent again: keep first sight
         assert firsts == sorted(firsts)
+
+
+async def test_link_and_number_pacing_hold_through_the_gateway_with_the_claim_ahead(tmp_path):
+    """max_tps 25 on the link (number allows 40/s): the SMSC never sees more than the link's
+    burst plus its rate over any stretch of time, claim-ahead (50 ms of the rate) included."""
+    smsc = FakeSmsc(Behaviour(dlr_delay=0.0))
+    n, tps = 60, 25.0
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(smsc.run)
+            port = await nursery.start(partial(smsc.serve_tcp, 0, host="127.0.0.1"))
+            text = "\n".join(['[[links]]', 'name = "carrier"', 'kind = "smpp"', 'host = "127.0.0.1"',
+                              f"port = {port}", 'system_id = "gw"', 'password = "pw"', "window = 20",
+                              f"max_tps = {tps}", '[[numbers]]', f'address = "{FROM}"', 'links = ["carrier"]',
+                              "rate = 40", "burst = 40"])
+            async with running(make_config(tmp_path, text=text)) as gw:
+                c = await AsyncClient.connect(gw.socket_path)
+                await c.call("send_batch", messages=[{"from": FROM, "to": f"+1415555{1000 + i}", "text": f"p{i}"}
+                                                     for i in range(n)])
+                await wait_until(gw, lambda: states(gw).get("delivered") == n, timeout=30)
+            nursery.cancel_scope.cancel()
+    times = smsc.submit_times
+    assert len(times) == n
+    burst, ahead = int(tps), int(tps * 0.05)
+    for i in range(n):
+        for j in range(i, n):
+            assert j - i + 1 <= burst + ahead + tps * (times[j] - times[i]) + 1, (i, j)
+    assert times[-1] - times[0] >= (n - burst - ahead - 1) / tps * 0.9     # paced, not one burst

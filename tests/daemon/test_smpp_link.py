@@ -196,6 +196,8 @@ async def test_smsc_enquire_link_is_answered(autojump_clock):
         await smsc.send_raw(codec.empty("enquire_link", 4242))
         await smsc.wait_for(lambda: any(p.command == "enquire_link_resp" and p.sequence == 4242
                                         for p in smsc.received))
+        [resp] = [p for p in smsc.received if p.command == "enquire_link_resp" and p.sequence == 4242]
+        assert resp.status == codec.ROK and link.is_up
 
 
 async def test_garbage_pdu_gets_generic_nack_and_link_stays_up(autojump_clock):
@@ -443,3 +445,18 @@ async def test_one_handsets_messages_are_committed_in_arrival_order(autojump_clo
         assert texts.index("STOP") < texts.index("START")
         assert texts[0] == "Hi"                  # another handset is not held up by the slow commit
         nursery.cancel_scope.cancel()
+
+
+async def test_bind_carries_the_password_file_and_system_type_and_a_link_without_a_password_is_refused(
+        autojump_clock, tmp_path):
+    from gatewayd import config as config_mod
+    from gatewayd.errors import ConfigError
+
+    secret = tmp_path / "carrier.password"
+    secret.write_text("s3cr3t\n")                     # as an editor leaves it: the newline is not part of it
+    async with running_link(cfg(password=None, password_file=str(secret), system_type="VMA")) as (smsc, link, sink):
+        assert [(b.get("password"), b.get("system_type")) for b in smsc.binds] == [("s3cr3t", "VMA")]
+    text = "\n".join(['[[links]]', 'name = "carrier"', 'kind = "smpp"', 'host = "smsc.example"',
+                      'system_id = "esme"', '[[numbers]]', 'address = "+14155550100"', 'links = ["carrier"]'])
+    with pytest.raises(ConfigError, match=r"links\[0\].*password"):
+        config_mod.parse(text)

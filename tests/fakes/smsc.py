@@ -99,6 +99,7 @@ class FakeSmsc:
         self.rng = random.Random(seed)
         self.conns: list[_Conn] = []
         self.submits: list[codec.Pdu] = []
+        self.submit_times: list[float] = []              # when each submit_sm arrived
         self.binds: list[codec.Pdu] = []
         self.deliver_resps: list[tuple[int, int]] = []   # (status, deliver_sm seq)
         self.nacks: list[codec.Pdu] = []
@@ -253,6 +254,7 @@ class FakeSmsc:
             await conn.send(codec.generic_nack(pdu.sequence, self.b.nack_submits))
         elif cmd == "submit_sm":
             self.submits.append(pdu)
+            self.submit_times.append(trio.current_time())
             await self._on_submit(conn, pdu, nursery)
         elif cmd == "enquire_link":
             self.enquire_links += 1
