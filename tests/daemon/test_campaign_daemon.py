@@ -166,25 +166,58 @@ async def test_lifecycle_actions_follow_the_status_table(tmp_path):
 
 
 async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path):
+    """Issue 18.1: a pause holds the queued window (still queued, not ignored), resume sends those
+    same messages, and the report counts each recipient's step once."""
     async with running(make_cfg(tmp_path)) as gw:
-        hold(gw)     # the link takes nothing, so the pause has a queue to withdraw
+        hold(gw)     # the link takes nothing, so the pause has a queue to hold
         c = await AsyncClient.connect(gw.socket_path)
         await setup(c, n=30)
         camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
                             launch=True)
         cid = camp["id"]
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 30)
+        ids_before = {r[0] for r in peek(gw).execute("SELECT id FROM messages WHERE campaign_id = ?", (cid,))}
         paused = await c.call("campaign_action", campaign_id=cid, action="pause")
         assert paused["status"] == "paused"
-        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 30
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", cid) == 30
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 0
+        # The link is free again while paused: other traffic flows, including a reply to a
+        # contact whose campaign message is held (it is not in line), and the held ones wait.
         release(gw)
+        direct = await c.call("send", **{"from": NUMBER, "to": "+14155552000", "text": "agent here",
+                                         "priority": "interactive"})
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE id = ? AND state = 'delivered'",
+                                           direct["id"]) == 1)
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", cid) == 30
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert rep["send_status"]["pending"] == 30 and rep["send_status"]["ignored"] == 0
         resumed = await c.call("campaign_action", campaign_id=cid, action="resume")
         assert resumed["status"] in ("sending", "processing")
         await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")
-        sent = peek(gw).execute(
-            "SELECT recipient, count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')"
-            " GROUP BY recipient", (cid,)).fetchall()
-        assert len(sent) == 30 and all(n == 1 for _, n in sent)
+        rows = peek(gw).execute("SELECT id, recipient, state FROM messages WHERE campaign_id = ?", (cid,)).fetchall()
+        assert {r[0] for r in rows} == ids_before                     # the same messages, none made again
+        assert len({r[1] for r in rows}) == 30 and all(r[2] in ("sent", "delivered") for r in rows)
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert sum(rep["send_status"]["by_state"].values()) == 30
+        assert rep["send_status"]["succeeded"] == 30 and rep["send_status"]["ignored"] == 0
+        history = [r[0] for r in peek(gw).execute("SELECT detail FROM message_history WHERE message_id = ?"
+                                                  " ORDER BY rowid", (min(ids_before),))]
+        assert f"held: campaign {cid} paused" in history and f"released: campaign {cid} resumed" in history
+
+
+async def test_stopping_a_paused_campaign_ignores_what_it_held(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        hold(gw)
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=10)
+        camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        cid = camp["id"]
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 10)
+        await c.call("campaign_action", campaign_id=cid, action="pause")
+        assert (await c.call("campaign_action", campaign_id=cid, action="stop"))["status"] == "stopped"
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert rep["send_status"]["ignored"] == 10 and sum(rep["send_status"]["by_state"].values()) == 10
 
 
 async def test_stop_withdraws_queued_messages(tmp_path):
