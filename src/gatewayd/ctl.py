@@ -169,10 +169,16 @@ def cmd_send(c: Client, args) -> None:
     if not (args.sender and args.to and args.text is not None):
         raise CtlError("usage", "send needs --from, --to and --text (or --batch FILE)", 2)
     res = c.call("send", **{"from": args.sender, "to": args.to, "text": args.text, "key": args.key,
-                            "priority": args.priority or "transactional", "ttl_s": args.ttl})
-    emit(args, res, lambda m: print(f"message {m['id']} {m['state']}"
-                                    f"{' (existing, same key)' if m.get('duplicate_of_key') else ''}:"
-                                    f" {m['segments']} segment(s), {m['encoding']}"))
+                            "priority": args.priority or "transactional", "ttl_s": args.ttl,
+                            "transactional": True if args.transactional else None})
+
+    def human(m):
+        print(f"message {m['id']} {m['state']}{' (existing, same key)' if m.get('duplicate_of_key') else ''}:"
+              f" {m['segments']} segment(s), {m['encoding']}")
+        if m["state"] in ("unreachable", "ignored") and m.get("error_text"):
+            print(f"  not sent: {m['error_text']}", file=sys.stderr)
+
+    emit(args, res, human)
 
 
 def cmd_messages(c: Client, args) -> None:
@@ -275,7 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--key", help="idempotency key: the same key twice sends once")
     s.add_argument("--priority", choices=["interactive", "transactional", "bulk"])
     s.add_argument("--ttl", type=float, help="seconds before an unsent message expires")
-    s.add_argument("--batch", metavar="FILE", help='JSON lines {"from","to","text","key"}; - for stdin')
+    s.add_argument("--transactional", action="store_true",
+                   help="a message the recipient must get (a code, a receipt): sent even if they opted out"
+                        " (scope all or this number); recorded in the audit log")
+    s.add_argument("--batch", metavar="FILE",
+                   help='JSON lines {"from","to","text","key"} (and "transactional": true); - for stdin')
     s.set_defaults(fn=cmd_send)
     s = sub.add_parser("messages", help="list messages, newest first")
     s.add_argument("--state")
