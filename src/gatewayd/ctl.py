@@ -125,7 +125,10 @@ def cmd_status(c: Client, args) -> None:
 
 
 def _read_batch(path: str) -> list[dict]:
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise CtlError("bad_input", f"cannot read {path}: {exc.strerror}", 2) from None
     items = []
     with stream:
         for n, line in enumerate(stream, 1):
@@ -295,8 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--before", type=int, help="page: ids below this")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(fn=cmd_messages)
-    for name, fn in (("message", cmd_message), ("cancel", cmd_cancel), ("retry", cmd_retry)):
-        s = sub.add_parser(name, help=f"{name} one message")
+    for name, fn, what in (("message", cmd_message, "one message: segments, receipts, state history"),
+                           ("cancel", cmd_cancel, "cancel a queued message"),
+                           ("retry", cmd_retry, "send a failed, expired, undelivered, cancelled or ignored"
+                                                " message again")):
+        s = sub.add_parser(name, help=what)
         s.add_argument("id", type=int)
         s.set_defaults(fn=fn)
     s = sub.add_parser("tail", help="follow the event stream (resume with --since CURSOR)")

@@ -223,6 +223,17 @@ def readiness(db: sqlite3.Connection, row: sqlite3.Row, cfg, number_state) -> li
     return check(db, row, cfg, number_state)
 
 
+def schedule_passed(row: sqlite3.Row, now: float) -> str | None:
+    """A one-off time that passed while the campaign was a draft is not silently "now"
+    (issue 18.10): launching refuses until the time is moved or cleared."""
+    if row["cron"] or row["schedule_at"] is None or row["schedule_at"] > now:
+        return None
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(row["schedule_at"], dt.timezone.utc).isoformat(timespec="minutes")
+    return f"its send time {when} has passed (edit --at to a later time, or --at now to send at launch)"
+
+
 def launch(tx: Tx, campaign_id: int, by: str | None, cfg, number_state) -> str:
     """Launch now, or schedule; refuses with every reason it is not ready."""
     from . import schedule
@@ -230,6 +241,9 @@ def launch(tx: Tx, campaign_id: int, by: str | None, cfg, number_state) -> str:
     row = get(tx.db, campaign_id)
     require(row, "launch")
     reasons = readiness(tx.db, row, cfg, number_state)
+    passed = schedule_passed(row, tx.now)
+    if passed:
+        reasons.append(passed)
     if reasons:
         raise Conflict("cannot launch: " + "; ".join(reasons), "not_ready")
     if row["cron"]:
