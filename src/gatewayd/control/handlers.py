@@ -17,7 +17,7 @@ import trio
 from .. import protocol as P
 from ..errors import BadRequest, GatewayError, NotFound
 from ..models import MsgState, Priority, Role
-from ..phones import normalise
+from ..phones import as_filter, normalise
 from ..sending import segments
 from ..store import actions
 from ..store import messages as mq
@@ -228,6 +228,8 @@ async def get_message(gw, who: Principal, req: P.GetMessage) -> P.MessageDetail:
 async def list_messages(gw, who: Principal, req: P.ListMessages) -> P.MessagePage:
     if not 1 <= req.limit <= 1000:
         raise BadRequest("limit must be between 1 and 1000")
+    region = gw.cfg.default_region   # phones as people type them find the stored E.164 (issue 18.5)
+    req.recipient, req.sender = as_filter(req.recipient, region), as_filter(req.sender, region)
     return await gw.store.read(views.list_messages, req)
 
 
