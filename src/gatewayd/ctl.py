@@ -270,8 +270,16 @@ def cmd_audit(c: Client, args) -> None:
          for r in rows], ["AT", "USER", "ROLE", "OP", "RESULT", "TARGET"]))
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line (what is wrong, and where help is), exit 2: a script's log or a
+    terminal shows the reason, not a page of usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gatewayctl", description="Control gatewayd over its Unix socket.")
+    p = Parser(prog="gatewayctl", description="Control gatewayd over its Unix socket.")
     p.add_argument("--socket", default=os.environ.get("GATEWAYD_SOCKET", DEFAULT_SOCKET),
                    help="control socket (default $GATEWAYD_SOCKET or %(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

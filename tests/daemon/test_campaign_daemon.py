@@ -347,3 +347,47 @@ async def test_an_agent_reply_goes_out_ahead_of_the_queued_campaign(tmp_path):
         first = peek(gw).execute(
             "SELECT message_id FROM message_history WHERE state = 'sending' ORDER BY rowid LIMIT 1").fetchone()[0]
         assert first == reply["id"]
+
+
+async def test_a_draft_whose_send_time_passed_is_refused_until_the_time_is_moved(tmp_path):
+    """Issue 18.10: a passed --at is said, never silently "now"."""
+    async with running(make_cfg(tmp_path)) as gw:
+        wall = [gw.store.clock()]
+        gw.store.clock = lambda: wall[0]
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=2)
+        past = dt.datetime.fromtimestamp(wall[0] - 60, dt.timezone.utc).isoformat()
+        r = await c.request("campaign_create", fields={"name": "late", "script": "s", "list": "L", "number": NUMBER,
+                                                       "at": past})
+        assert r["error"]["code"] == "bad_time" and "in the past" in r["error"]["message"]
+        soon = dt.datetime.fromtimestamp(wall[0] + 60, dt.timezone.utc).isoformat()
+        d = await c.call("campaign_create", fields={"name": "d", "script": "s", "list": "L", "number": NUMBER,
+                                                    "at": soon})
+        wall[0] += 120
+        shown = await c.call("campaign_show", campaign_id=d["id"])
+        assert any("has passed" in x for x in shown["not_ready"])
+        r = await c.request("campaign_action", campaign_id=d["id"], action="launch")
+        assert r["error"]["code"] == "not_ready" and "has passed" in r["error"]["message"]
+        edited = await c.call("campaign_edit", campaign_id=d["id"], fields={"at": "now"})
+        assert edited["schedule_at"] is None and edited["not_ready"] == []
+        assert (await c.call("campaign_action", campaign_id=d["id"], action="launch"))["status"] == "processing"
+
+
+async def test_campaign_views_carry_variants_next_send_and_what_each_recipient_waits_for(tmp_path):
+    """Issue 18.8 at the socket: variant names and shares, the next step due, quiet hours per recipient."""
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=3)
+        await c.call("script_create", name="b", steps=[{"text": "B {first_name}"}])
+        camp = await c.call("campaign_create", fields={
+            "name": "q", "script": "s", "list": "L", "number": NUMBER, "variants": [{"script": "b", "weight": 25}],
+            "quiet_start": "00:00", "quiet_end": "23:59"}, launch=True)
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "sending")
+        shown = await c.call("campaign_show", campaign_id=camp["id"])
+        assert [(v["script"], v["weight"]) for v in shown["variants"]] == [("b", 25.0)] and shown["main_weight"] == 75
+        assert shown["next_step_at"] is not None and shown["next_step_at"] > gw.store.clock()
+        rows = await c.call("campaign_contacts", campaign_id=camp["id"])
+        assert all(r["step"] == 0 and r["waiting"].startswith("quiet hours 00:00-23:59: step 1 at ") for r in rows)
+        assert all("America/Los_Angeles" in r["waiting"] for r in rows)      # +1415: the recipient's zone
+        r = await c.request("campaign_contacts", campaign_id=camp["id"], state="garbage")
+        assert r["error"]["code"] == "bad_state" and "unanswered" in r["error"]["message"]

@@ -176,3 +176,31 @@ def test_help_and_report_text(daemon_factory, tmp_path):
                     "--launch").stdout)
     wait_for(d, lambda: d.call("campaign_show", campaign_id=cid)["status"] == "finished")
     assert "invalid answers 0" in d.ctl("campaign", "report", str(cid)).stdout
+
+
+def test_an_interactive_campaign_waits_for_answers_until_their_time_runs_out(daemon_factory, tmp_path):
+    """18.9: not "finished" while recipients may still answer; then those who did not are
+    unanswered and the campaign finishes saying so."""
+    d = daemon_factory(config(reply_share=0.5)).start()
+    contacts(tmp_path / "c.csv", 20)
+    d.ctl("contacts", "import", "--list", "L", str(tmp_path / "c.csv"))
+    (tmp_path / "q.toml").write_text('name = "q"\ntype = "interactive"\n'
+                                     '[[steps]]\ntext = "Coming, {first_name}?"\nquestion = "yes_no"\n'
+                                     'answer_timeout_s = 6\n[[steps]]\ntext = "See you!"\n')
+    d.ctl("scripts", "create", str(tmp_path / "q.toml"))
+    assert "(answer within 6s)" in d.ctl("scripts", "show", "q").stdout
+    cid = int(d.ctl("campaign", "create", "--name", "Q", "--script", "q", "--list", "L", "--from", FROM,
+                    "--operated-by", "assistant", "--launch").stdout)
+    seen = wait_for(d, lambda: d.call("campaign_show", campaign_id=cid)["status_reason"].startswith("waiting for"))
+    assert seen
+    show = d.ctl("campaign", "show", str(cid)).stdout
+    assert "sending (waiting for answers (" in show
+    waiting = d.ctl_json("campaign", "contacts", str(cid), "--state", "active")
+    assert waiting and all(r["waiting"].startswith("an answer to step 1, until") for r in waiting if r["pending"] == 2)
+    final = wait_for(d, lambda: (lambda c: c if c["status"] == "finished" else None)(
+        d.call("campaign_show", campaign_id=cid)), timeout=60)
+    unanswered = d.ctl_json("campaign", "contacts", str(cid), "--state", "unanswered")
+    done = d.ctl_json("campaign", "contacts", str(cid), "--state", "done")
+    assert 0 < len(unanswered) < 20 and len(unanswered) + len(done) == 20
+    assert final["status_reason"] == f"all recipients attempted ({len(unanswered)} did not answer in time)"
+    assert all(r["step"] == 1 for r in unanswered) and all(r["step"] == 2 for r in done)
