@@ -333,6 +333,11 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
                                 limit=min(max(req.limit, 1), 1000))
         drafts = [r for r in rows if r["status"] == "draft"]
         ready = readiness.check_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
+        now = gw.store.clock()
+        for r in drafts:
+            passed = lifecycle.schedule_passed(r, now)
+            if passed:
+                ready[r["id"]].append(passed)
         return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]]} if r["id"] in ready else None) for r in rows]
 
     return await gw.store.read(q)

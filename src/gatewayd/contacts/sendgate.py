@@ -19,7 +19,6 @@ Runs inside the transaction that enqueues, so an opt-out committed first always 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from ..models import MsgState
@@ -27,24 +26,30 @@ from ..store import messages as mq
 from ..store.store import Tx
 
 
-def blocking_opt_out(db: sqlite3.Connection, phone: str, sender: str) -> str | None:
-    """Why a direct message from ``sender`` must not reach ``phone``, or None."""
-    row = db.execute("SELECT scope, reason FROM suppressions WHERE phone = ?"
-                     " AND (scope = 'all' OR (scope = 'number' AND number = ?)) ORDER BY scope = 'all' DESC LIMIT 1",
-                     (phone, sender)).fetchone()
-    if row is None:
-        return None
-    what = "every message from our numbers" if row["scope"] == "all" else f"messages from {sender}"
-    why = f": {row['reason']}" if row["reason"] else ""
+def _why(scope: str, reason: str, sender: str) -> str:
+    what = "every message from our numbers" if scope == "all" else f"messages from {sender}"
+    why = f": {reason}" if reason else ""
     return f"recipient opted out of {what}{why} (send with --transactional for a message they must get)"
 
 
 def gate(tx: Tx, items: Sequence[mq.NewMessage], transactional: Sequence[bool]) -> None:
     """``control.handlers.SEND_GATES`` callback: mark queued sends to opted-out recipients
-    ``unreachable`` unless the send is transactional."""
-    for m, override in zip(items, transactional):
-        if override or m.state is not MsgState.QUEUED:
+    ``unreachable`` unless the send is transactional. Set-wise: a 5,000-message batch costs a
+    few indexed queries, not one per message."""
+    todo = [m for m, override in zip(items, transactional) if not override and m.state is MsgState.QUEUED]
+    if not todo:
+        return
+    phones = sorted({m.recipient for m in todo})
+    found: dict[str, list[tuple[str, str | None, str]]] = {}
+    for start in range(0, len(phones), 500):
+        chunk = phones[start:start + 500]
+        for r in tx.db.execute(f"SELECT phone, scope, number, reason FROM suppressions WHERE scope IN ('all', 'number')"
+                               f" AND phone IN ({','.join('?' * len(chunk))})", chunk):
+            found.setdefault(r["phone"], []).append((r["scope"], r["number"], r["reason"]))
+    for m in todo:
+        rows = found.get(m.recipient)
+        if not rows:
             continue
-        reason = blocking_opt_out(tx.db, m.recipient, m.sender)
-        if reason is not None:
-            m.state, m.error_text = MsgState.UNREACHABLE, reason
+        hit = next((r for r in rows if r[0] == "all"), None) or next((r for r in rows if r[1] == m.sender), None)
+        if hit is not None:
+            m.state, m.error_text = MsgState.UNREACHABLE, _why(hit[0], hit[2], m.sender)
