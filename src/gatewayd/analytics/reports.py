@@ -5,7 +5,7 @@ Keys of :func:`campaign_report` (the ``campaign report --json`` contract):
 - ``send_status``: ``total`` (= succeeded + failed + pending), ``succeeded`` (carrier accepted or
   delivered), ``failed`` (rejected, undelivered, expired), ``pending`` (queued or in flight), and
   outside the total ``unreachable`` (suppressed, never attempted) and ``ignored`` (withdrawn by a
-  pause/stop or a disabled sender). Counts are the campaign's own messages (``source =
+  stop or a disabled sender; held by a pause they stay queued, i.e. pending). Counts are the campaign's own messages (``source =
   'campaign'``), one per recipient and step (a pause holds messages, it does not make new ones);
   keyword confirmations and agent/assistant replies are not campaign sends.
 - ``engagement``: ``contacts_sent`` (contacts with >= 1 message attempted, including those whose

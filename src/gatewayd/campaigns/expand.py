@@ -5,7 +5,7 @@
 ``campaigns.cursor``: a restart resumes after it, and a 1,000,000-contact list never sits in
 memory. *Feeding* (``processing`` and ``sending``) enqueues the steps that are due, at most
 enough to keep a window of queued messages per campaign (about a minute of the number's pace):
-pausing or stopping then withdraws only that window, and quiet hours or later steps wait in the
+pausing then holds (stopping withdraws) only that window, and quiet hours or later steps wait in the
 recipient rows instead of blocking the queue. Suppressed contacts are enqueued directly as
 ``unreachable`` (counted, never sent).
 
