@@ -191,6 +191,7 @@ async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path)
         assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", cid) == 30
         rep = await c.call("campaign_report", campaign_id=cid)
         assert rep["send_status"]["pending"] == 30 and rep["send_status"]["ignored"] == 0
+        assert (await c.call("campaign_show", campaign_id=cid))["held"] == 30
         resumed = await c.call("campaign_action", campaign_id=cid, action="resume")
         assert resumed["status"] in ("sending", "processing")
         await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")

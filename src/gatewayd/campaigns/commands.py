@@ -263,6 +263,8 @@ def _campaign_human(r: dict) -> None:
         nxt = r.get("next_step_at")
     print(f"  created {ts(r['created_at'])}, updated {ts(r['updated_at'])}, launched {ts(r['launched_at'])},"
           f" next send {ts(nxt)}")
+    if r.get("held"):
+        print(f"  held by the pause: {r['held']} queued message(s) (resume sends them, stop withdraws them)")
     if r.get("waiting_for_answers"):
         print(f"  waiting for answers ({r['waiting_for_answers']})")
     if r.get("recipients"):

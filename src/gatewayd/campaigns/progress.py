@@ -13,6 +13,7 @@ import json
 import sqlite3
 from typing import Any
 
+from ..store.messages import HELD
 from . import schedule, scripts
 
 #: ``campaign_contacts.state`` values (``campaign contacts --state``).
@@ -30,8 +31,10 @@ def overview(db: sqlite3.Connection, row: sqlite3.Row, now: float) -> dict[str, 
                      " AND pending = 0", (row["id"],)).fetchone()[0]
     waiting = db.execute("SELECT count(*) FROM campaign_contacts WHERE campaign_id = ? AND state = 'active'"
                          " AND pending = 2", (row["id"],)).fetchone()[0]
+    held = db.execute(f"SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'"
+                      f" AND not_before >= {HELD}", (row["id"],)).fetchone()[0]
     return {"variants": detail, "main_weight": max(0.0, 100.0 - sum(float(v["weight"]) for v in variants)),
-            "next_step_at": nxt, "waiting_for_answers": waiting}
+            "next_step_at": nxt, "waiting_for_answers": waiting, "held": held}
 
 
 def _local(at: float, zone: str) -> str:
