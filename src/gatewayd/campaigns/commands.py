@@ -407,9 +407,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--script", help="id or name")
         s.add_argument("--list", help="contact list name")
         s.add_argument("--from", dest="sender", help="sender number")
-        s.add_argument("--office")
-        s.add_argument("--operated-by", choices=["agent", "assistant"])
-        s.add_argument("--tag", action="append")
+        s.add_argument("--office", help="the office it belongs to (default: the number's)")
+        s.add_argument("--operated-by", choices=["agent", "assistant"],
+                       help="who answers replies: agents in the inbox (default), or the assistant, which"
+                            " reads answers to questions and sends the next step")
+        s.add_argument("--tag", action="append", help="a tag of 1-30 characters (repeatable)")
         s.add_argument("--stop-on-reply", action=BoolFlag,
                        help="a reply stops the campaign for that contact (--no-stop-on-reply or"
                             " --stop-on-reply=no: it does not; the default for a new campaign)")
