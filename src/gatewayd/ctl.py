@@ -125,7 +125,10 @@ def cmd_status(c: Client, args) -> None:
 
 
 def _read_batch(path: str) -> list[dict]:
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise CtlError("bad_input", f"cannot read {path}: {exc.strerror}", 2) from None
     items = []
     with stream:
         for n, line in enumerate(stream, 1):
@@ -169,10 +172,16 @@ def cmd_send(c: Client, args) -> None:
     if not (args.sender and args.to and args.text is not None):
         raise CtlError("usage", "send needs --from, --to and --text (or --batch FILE)", 2)
     res = c.call("send", **{"from": args.sender, "to": args.to, "text": args.text, "key": args.key,
-                            "priority": args.priority or "transactional", "ttl_s": args.ttl})
-    emit(args, res, lambda m: print(f"message {m['id']} {m['state']}"
-                                    f"{' (existing, same key)' if m.get('duplicate_of_key') else ''}:"
-                                    f" {m['segments']} segment(s), {m['encoding']}"))
+                            "priority": args.priority or "transactional", "ttl_s": args.ttl,
+                            "transactional": True if args.transactional else None})
+
+    def human(m):
+        print(f"message {m['id']} {m['state']}{' (existing, same key)' if m.get('duplicate_of_key') else ''}:"
+              f" {m['segments']} segment(s), {m['encoding']}")
+        if m["state"] in ("unreachable", "ignored") and m.get("error_text"):
+            print(f"  not sent: {m['error_text']}", file=sys.stderr)
+
+    emit(args, res, human)
 
 
 def cmd_messages(c: Client, args) -> None:
@@ -261,8 +270,16 @@ def cmd_audit(c: Client, args) -> None:
          for r in rows], ["AT", "USER", "ROLE", "OP", "RESULT", "TARGET"]))
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line (what is wrong, and where help is), exit 2: a script's log or a
+    terminal shows the reason, not a page of usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gatewayctl", description="Control gatewayd over its Unix socket.")
+    p = Parser(prog="gatewayctl", description="Control gatewayd over its Unix socket.")
     p.add_argument("--socket", default=os.environ.get("GATEWAYD_SOCKET", DEFAULT_SOCKET),
                    help="control socket (default $GATEWAYD_SOCKET or %(default)s)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -275,7 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--key", help="idempotency key: the same key twice sends once")
     s.add_argument("--priority", choices=["interactive", "transactional", "bulk"])
     s.add_argument("--ttl", type=float, help="seconds before an unsent message expires")
-    s.add_argument("--batch", metavar="FILE", help='JSON lines {"from","to","text","key"}; - for stdin')
+    s.add_argument("--transactional", action="store_true",
+                   help="a message the recipient must get (a code, a receipt): sent even if they opted out"
+                        " (scope all or this number); recorded in the audit log")
+    s.add_argument("--batch", metavar="FILE",
+                   help='JSON lines {"from","to","text","key"} (and "transactional": true); - for stdin')
     s.set_defaults(fn=cmd_send)
     s = sub.add_parser("messages", help="list messages, newest first")
     s.add_argument("--state")
@@ -285,8 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--before", type=int, help="page: ids below this")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(fn=cmd_messages)
-    for name, fn in (("message", cmd_message), ("cancel", cmd_cancel), ("retry", cmd_retry)):
-        s = sub.add_parser(name, help=f"{name} one message")
+    for name, fn, what in (("message", cmd_message, "one message: segments, receipts, state history"),
+                           ("cancel", cmd_cancel, "cancel a queued message"),
+                           ("retry", cmd_retry, "send a failed, expired, undelivered, cancelled or ignored"
+                                                " message again")):
+        s = sub.add_parser(name, help=what)
         s.add_argument("id", type=int)
         s.set_defaults(fn=fn)
     s = sub.add_parser("tail", help="follow the event stream (resume with --since CURSOR)")

@@ -30,6 +30,18 @@ def normalise(raw: str, region: str = "US") -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+def as_filter(text: str | None, region: str = "US") -> str | None:
+    """A phone given as a filter, in the stored E.164 form: "(202) 555-0131" finds +12025550131.
+    Text that is not a phone number (an alphanumeric sender such as ACME) is kept as given."""
+    if not text or not text.strip().lstrip("+").replace(" ", "").replace("-", "").replace("(", "").replace(
+            ")", "").replace(".", "").isdigit():
+        return text
+    try:
+        return normalise(text, region)
+    except InvalidNumber:
+        return text
+
+
 def is_alphanumeric_sender(address: str) -> bool:
     return not address.lstrip("+").isdigit()
 

@@ -166,25 +166,59 @@ async def test_lifecycle_actions_follow_the_status_table(tmp_path):
 
 
 async def test_pause_holds_the_rest_and_resume_sends_each_contact_once(tmp_path):
+    """Issue 18.1: a pause holds the queued window (still queued, not ignored), resume sends those
+    same messages, and the report counts each recipient's step once."""
     async with running(make_cfg(tmp_path)) as gw:
-        hold(gw)     # the link takes nothing, so the pause has a queue to withdraw
+        hold(gw)     # the link takes nothing, so the pause has a queue to hold
         c = await AsyncClient.connect(gw.socket_path)
         await setup(c, n=30)
         camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
                             launch=True)
         cid = camp["id"]
         await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 30)
+        ids_before = {r[0] for r in peek(gw).execute("SELECT id FROM messages WHERE campaign_id = ?", (cid,))}
         paused = await c.call("campaign_action", campaign_id=cid, action="pause")
         assert paused["status"] == "paused"
-        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 30
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", cid) == 30
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'ignored'", cid) == 0
+        # The link is free again while paused: other traffic flows, including a reply to a
+        # contact whose campaign message is held (it is not in line), and the held ones wait.
         release(gw)
+        direct = await c.call("send", **{"from": NUMBER, "to": "+14155552000", "text": "agent here",
+                                         "priority": "interactive"})
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE id = ? AND state = 'delivered'",
+                                           direct["id"]) == 1)
+        assert count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", cid) == 30
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert rep["send_status"]["pending"] == 30 and rep["send_status"]["ignored"] == 0
+        assert (await c.call("campaign_show", campaign_id=cid))["held"] == 30
         resumed = await c.call("campaign_action", campaign_id=cid, action="resume")
         assert resumed["status"] in ("sending", "processing")
         await wait_until(gw, lambda: campaign_row(gw, cid)["status"] == "finished")
-        sent = peek(gw).execute(
-            "SELECT recipient, count(*) FROM messages WHERE campaign_id = ? AND state IN ('sent', 'delivered')"
-            " GROUP BY recipient", (cid,)).fetchall()
-        assert len(sent) == 30 and all(n == 1 for _, n in sent)
+        rows = peek(gw).execute("SELECT id, recipient, state FROM messages WHERE campaign_id = ?", (cid,)).fetchall()
+        assert {r[0] for r in rows} == ids_before                     # the same messages, none made again
+        assert len({r[1] for r in rows}) == 30 and all(r[2] in ("sent", "delivered") for r in rows)
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert sum(rep["send_status"]["by_state"].values()) == 30
+        assert rep["send_status"]["succeeded"] == 30 and rep["send_status"]["ignored"] == 0
+        history = [r[0] for r in peek(gw).execute("SELECT detail FROM message_history WHERE message_id = ?"
+                                                  " ORDER BY rowid", (min(ids_before),))]
+        assert f"held: campaign {cid} paused" in history and f"released: campaign {cid} resumed" in history
+
+
+async def test_stopping_a_paused_campaign_ignores_what_it_held(tmp_path):
+    async with running(make_cfg(tmp_path)) as gw:
+        hold(gw)
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=10)
+        camp = await c.call("campaign_create", fields={"name": "p", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        cid = camp["id"]
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ?", cid) == 10)
+        await c.call("campaign_action", campaign_id=cid, action="pause")
+        assert (await c.call("campaign_action", campaign_id=cid, action="stop"))["status"] == "stopped"
+        rep = await c.call("campaign_report", campaign_id=cid)
+        assert rep["send_status"]["ignored"] == 10 and sum(rep["send_status"]["by_state"].values()) == 10
 
 
 async def test_stop_withdraws_queued_messages(tmp_path):
@@ -314,3 +348,47 @@ async def test_an_agent_reply_goes_out_ahead_of_the_queued_campaign(tmp_path):
         first = peek(gw).execute(
             "SELECT message_id FROM message_history WHERE state = 'sending' ORDER BY rowid LIMIT 1").fetchone()[0]
         assert first == reply["id"]
+
+
+async def test_a_draft_whose_send_time_passed_is_refused_until_the_time_is_moved(tmp_path):
+    """Issue 18.10: a passed --at is said, never silently "now"."""
+    async with running(make_cfg(tmp_path)) as gw:
+        wall = [gw.store.clock()]
+        gw.store.clock = lambda: wall[0]
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=2)
+        past = dt.datetime.fromtimestamp(wall[0] - 60, dt.timezone.utc).isoformat()
+        r = await c.request("campaign_create", fields={"name": "late", "script": "s", "list": "L", "number": NUMBER,
+                                                       "at": past})
+        assert r["error"]["code"] == "bad_time" and "in the past" in r["error"]["message"]
+        soon = dt.datetime.fromtimestamp(wall[0] + 60, dt.timezone.utc).isoformat()
+        d = await c.call("campaign_create", fields={"name": "d", "script": "s", "list": "L", "number": NUMBER,
+                                                    "at": soon})
+        wall[0] += 120
+        shown = await c.call("campaign_show", campaign_id=d["id"])
+        assert any("has passed" in x for x in shown["not_ready"])
+        r = await c.request("campaign_action", campaign_id=d["id"], action="launch")
+        assert r["error"]["code"] == "not_ready" and "has passed" in r["error"]["message"]
+        edited = await c.call("campaign_edit", campaign_id=d["id"], fields={"at": "now"})
+        assert edited["schedule_at"] is None and edited["not_ready"] == []
+        assert (await c.call("campaign_action", campaign_id=d["id"], action="launch"))["status"] == "processing"
+
+
+async def test_campaign_views_carry_variants_next_send_and_what_each_recipient_waits_for(tmp_path):
+    """Issue 18.8 at the socket: variant names and shares, the next step due, quiet hours per recipient."""
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await setup(c, n=3)
+        await c.call("script_create", name="b", steps=[{"text": "B {first_name}"}])
+        camp = await c.call("campaign_create", fields={
+            "name": "q", "script": "s", "list": "L", "number": NUMBER, "variants": [{"script": "b", "weight": 25}],
+            "quiet_start": "00:00", "quiet_end": "23:59"}, launch=True)
+        await wait_until(gw, lambda: campaign_row(gw, camp["id"])["status"] == "sending")
+        shown = await c.call("campaign_show", campaign_id=camp["id"])
+        assert [(v["script"], v["weight"]) for v in shown["variants"]] == [("b", 25.0)] and shown["main_weight"] == 75
+        assert shown["next_step_at"] is not None and shown["next_step_at"] > gw.store.clock()
+        rows = await c.call("campaign_contacts", campaign_id=camp["id"])
+        assert all(r["step"] == 0 and r["waiting"].startswith("quiet hours 00:00-23:59: step 1 at ") for r in rows)
+        assert all("America/Los_Angeles" in r["waiting"] for r in rows)      # +1415: the recipient's zone
+        r = await c.request("campaign_contacts", campaign_id=camp["id"], state="garbage")
+        assert r["error"]["code"] == "bad_state" and "unanswered" in r["error"]["message"]

@@ -16,6 +16,7 @@ from test_campaign_kit import NUMBER, World
 
 LA = ZoneInfo("America/Los_Angeles")
 ALICE = "+14155550131"   # San Francisco: America/Los_Angeles
+BOB = "+14155550132"
 
 
 @pytest.fixture
@@ -201,12 +202,38 @@ def test_advance_sends_the_next_interactive_step_as_the_assistant(world):
     world.now += 3600
     world.pump(c)
     assert len(world.messages(campaign_id=c)) == 1   # waits for the answer, not the clock
-    assert world.run(expand.finish_if_done, c) == "finished"
+    # Issue 18.9: not finished while someone may still answer; it says what it waits for.
+    assert world.run(expand.finish_if_done, c) is None
+    row = world.db().execute("SELECT status, status_reason FROM campaigns WHERE id = ?", (c,)).fetchone()
+    assert tuple(row) == ("sending", "waiting for answers (1)")
     assert world.run(steps.advance, c, world.cc(c, ALICE)["contact_id"], "assistant", None)
     last = world.messages(campaign_id=c)[-1]
     assert (last["step"], last["source"], last["priority"], last["text"]) == (2, "assistant", 2, "Great, see you")
     world.carrier_accepts()
     assert world.cc(c, ALICE)["state"] == "done"
+    assert world.run(expand.finish_if_done, c) == "finished"
+
+
+def test_an_unanswered_question_times_out_and_a_late_answer_sends_nothing(world):
+    world.contacts("L", [["Al", "A", ALICE], ["Bo", "B", BOB]])
+    s = world.script("q", [{"text": "Coming?", "question": "yes_no", "answer_timeout_s": 600},
+                           {"text": "Great, see you"}], type_="interactive")
+    c = world.campaign("c", s, "L", operated_by="assistant")
+    world.pump(c)
+    world.carrier_accepts()
+    world.now += 599
+    assert world.run(expand.finish_if_done, c) is None
+    assert world.db().execute("SELECT status_reason FROM campaigns WHERE id = ?", (c,)).fetchone()[0] \
+        == "waiting for answers (2)"
+    assert world.run(steps.advance, c, world.cc(c, BOB)["contact_id"], "assistant", None)   # Bo answers in time
+    world.carrier_accepts()
+    world.now += 2
+    assert world.run(steps.advance, c, world.cc(c, ALICE)["contact_id"], "assistant", None) is False   # too late
+    assert world.cc(c, ALICE)["state"] == "unanswered" and world.cc(c, BOB)["state"] == "done"
+    assert world.run(expand.finish_if_done, c) == "finished"
+    assert world.db().execute("SELECT status_reason FROM campaigns WHERE id = ?", (c,)).fetchone()[0] \
+        == "all recipients attempted (1 did not answer in time)"
+    assert [m["text"] for m in world.messages(campaign_id=c) if m["recipient"] == ALICE] == ["Coming?"]
 
 
 def test_a_failing_campaign_hook_never_undoes_the_carrier_answer(world, monkeypatch, caplog):

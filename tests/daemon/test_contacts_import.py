@@ -130,3 +130,25 @@ def test_opt_out_requires_a_target_for_narrow_scopes(tmp_path):
     assert store.run_sync(suppression.opt_out, "+14155550101", "all") is False
     assert suppression.suppression_of(store.db, "+14155550101", 5, NUMBER) == "opted out (all)"
     store.close()
+
+
+@pytest.mark.trio
+async def test_an_unknown_region_is_refused_before_anything_is_created_and_lookups_normalise(tmp_path):
+    """Issue 18.4 and 18.5, at the socket (other clients than gatewayctl)."""
+    async with running(make_cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        r = await c.request("contacts_import", list="L", header=["phone"], rows=[["4155550102"]], region="ZZ")
+        assert r["error"]["code"] == "bad_region" and "ZZ" in r["error"]["message"]
+        assert await c.call("lists") == []
+        res = await c.call("contacts_import", list="L", header=["phone", "first name"],
+                           rows=[["020 7946 0958", "Ann"]], region="gb")
+        assert res["imported"] == 1
+        await c.call("script_create", name="s", steps=[{"text": "Hi {first_name}"}])
+        for typed in ("+44 20 7946 0958", "0044 20 7946 0958", "+442079460958"):   # any format finds it
+            prev = await c.call("script_preview", contact=typed, script="s")
+            assert prev["phone"] == "+442079460958" and prev["text"] == "Hi Ann"
+        assert [p["phone"] for p in await c.call("contacts_list", search="20 7946")] == ["+442079460958"]
+        r = await c.request("script_preview", contact="(202) 555-0199", script="s")
+        assert r["error"]["code"] == "not_found" and "+12025550199" in r["error"]["message"]
+        r = await c.request("contacts_list", list="nosuch")
+        assert r["error"]["code"] == "not_found"

@@ -5,16 +5,19 @@ Keys of :func:`campaign_report` (the ``campaign report --json`` contract):
 - ``send_status``: ``total`` (= succeeded + failed + pending), ``succeeded`` (carrier accepted or
   delivered), ``failed`` (rejected, undelivered, expired), ``pending`` (queued or in flight), and
   outside the total ``unreachable`` (suppressed, never attempted) and ``ignored`` (withdrawn by a
-  pause/stop or a disabled sender). Counts are the campaign's own messages (``source =
-  'campaign'``); keyword confirmations and agent/assistant replies are not campaign sends.
+  stop or a disabled sender; held by a pause they stay queued, i.e. pending). Counts are the campaign's own messages (``source =
+  'campaign'``), one per recipient and step (a pause holds messages, it does not make new ones);
+  keyword confirmations and agent/assistant replies are not campaign sends.
 - ``engagement``: ``contacts_sent`` (contacts with >= 1 message attempted, including those whose
   delivery then failed, as seed 004), ``contacts_responded`` (>= 1 attributed reply, invalid
   answers and STOPs included), ``opt_outs`` (contacts who opted out of it, by keyword or by an
   operator; automatic unsubscribes are not the contact's choice and are not counted),
   ``rate`` = responded / sent (0 when nothing was sent).
-- ``responses``: ``contact``, ``agent``, ``assistant`` message counts, ``invalid`` (answers the
-  assistant could not use; they are responses too) and ``median_agent_response_s`` (from a
-  contact's message to the next agent message to them).
+- ``responses``: ``contact``, ``agent``, ``assistant`` message counts, ``keyword`` (the part of
+  ``assistant`` that answered STOP, START or HELP: the assistant answers keywords, SPEC §6, so
+  its confirmations are its responses), ``invalid`` (answers the assistant could not use; they
+  are responses too) and ``median_agent_response_s`` (from a contact's message to the next agent
+  message to them).
 - ``activity``: ``bucket`` (hour | day | month | year by the active range, seed 001: up to one
   day per hour, up to two months per day, up to two years per month, beyond per year), ``start``,
   ``end`` and ``series`` of ``{"label", "start", "sent", "received"}`` with empty buckets kept.
@@ -192,7 +195,7 @@ def campaign_report(db: sqlite3.Connection, campaign: sqlite3.Row, prices: dict[
         f" UNION SELECT sender FROM inbound WHERE campaign_id = ? AND keyword IN ({','.join('?' * len(STOP_KEYWORDS))}))",
         (cid, cid, *STOP_KEYWORDS)).fetchone()[0]
     src = dict(db.execute("SELECT source, sum(messages) FROM campaign_stats WHERE campaign_id = ?"
-                          " AND source IN ('agent', 'assistant') GROUP BY source", (cid,)).fetchall())
+                          " AND source IN ('agent', 'assistant', 'keyword') GROUP BY source", (cid,)).fetchall())
     contact_msgs = db.execute("SELECT count(*) FROM inbound WHERE campaign_id = ?", (cid,)).fetchone()[0]
     start = campaign["launched_at"] or campaign["created_at"]
     end = campaign["finished_at"] or now
@@ -203,7 +206,8 @@ def campaign_report(db: sqlite3.Connection, campaign: sqlite3.Row, prices: dict[
                         "by_state": by_state},
         "engagement": {"contacts_sent": sent_contacts, "contacts_responded": responded, "opt_outs": opt_outs,
                        "rate": round(responded / sent_contacts, 4) if sent_contacts else 0.0},
-        "responses": {"contact": contact_msgs, "agent": src.get("agent", 0), "assistant": src.get("assistant", 0),
+        "responses": {"contact": contact_msgs, "agent": src.get("agent", 0),
+                      "assistant": src.get("assistant", 0) + src.get("keyword", 0), "keyword": src.get("keyword", 0),
                       "invalid": _invalid_answers(db, cid),
                       "median_agent_response_s": _median_agent_response(db, cid)},
         "activity": activity(db, cid, start, max(end, start), campaign["tz"]),

@@ -12,14 +12,43 @@ import argparse
 import datetime as dt
 import json
 import sys
+import time
 import tomllib
 from typing import Any
 
 from ..contacts import commands as contacts_commands
 from ..ctl import Client, CtlError, emit, table, ts
+from ..errors import BadRequest
+from . import progress, schedule
 
 
 # ---- scripts -------------------------------------------------------------------------------
+
+SCRIPT_FORMAT = """\
+A script file (TOML; JSON with the same keys also works):
+
+  name = "renewal"                  # unique; --name overrides it
+  type = "interactive"              # nudge (plain messages) or interactive (asks questions)
+
+  [[steps]]                         # one table per message, in order
+  text = "Hi {first_name}, renew your {plan} plan? (yes/no)"
+  question = "yes_no"               # yes_no, choice (needs choices) or open; omit for none
+  answer_timeout_s = 86400          # how long to wait for the answer (default 3 days)
+
+  [[steps]]
+  text = "Great, {first_name}! Reply 1, 2 or 3 for your renewal month."
+  delay_s = 0                       # wait after the previous step went out (or was answered)
+  question = "choice"
+  choices = ["January", "February", "March"]
+
+  [defaults]                        # used when a contact's field is empty
+  plan = "basic"
+
+Fields: {first_name}, {last_name}, {phone} and every other CSV column by its header in
+lower case with spaces as _ ("Zip Code" -> {zip_code}); {{ and }} are literal braces.
+In an assistant-operated campaign a question waits for the answer (until answer_timeout_s);
+in an agent-operated one the next step follows after its delay_s.
+"""
 
 
 def _load_script(path: str) -> dict[str, Any]:
@@ -29,11 +58,15 @@ def _load_script(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise CtlError("bad_input", f"cannot read {path}: {exc.strerror}", 2) from None
     try:
-        if path.endswith(".json"):
-            return json.loads(data)
-        return tomllib.loads(data.decode())
+        spec = json.loads(data) if path.endswith(".json") else tomllib.loads(data.decode())
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise CtlError("bad_input", f"{path}: {exc}", 2) from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("steps", []), list):
+        raise CtlError("bad_input", f"{path}: expected name, type, [[steps]] and [defaults] (see"
+                                    " `gatewayctl scripts create --help`)", 2)
+    if not isinstance(spec.get("defaults", {}), dict):
+        raise CtlError("bad_input", f"{path}: defaults must be a table of FIELD = \"value\"", 2)
+    return spec
 
 
 def cmd_script_create(c: Client, args) -> None:
@@ -47,6 +80,8 @@ def _script_human(r: dict) -> None:
     print(f"script {r['id']} {r['name']} ({r['type']})")
     for i, st in enumerate(r["steps"], 1):
         q = f" [{st['question']}{': ' + ', '.join(st['choices']) if st['choices'] else ''}]" if st["question"] else ""
+        if st.get("question") and st.get("answer_timeout_s"):
+            q += f" (answer within {_duration(st['answer_timeout_s'])})"
         print(f"  {i}. after {st['delay_s']:g}s{q}: {st['text']}")
     if r["defaults"]:
         print("  defaults:", ", ".join(f"{k}={v}" for k, v in r["defaults"].items()))
@@ -76,6 +111,101 @@ def cmd_preview(c: Client, args) -> None:
 
 
 # ---- campaigns -----------------------------------------------------------------------------
+# Every argument is checked here as far as it can be without the daemon, so a typo is a usage
+# error (exit 2, one line) before anything is created; the daemon checks again (other clients).
+
+
+def _usage(text: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(text)
+
+
+def variant_arg(text: str) -> dict[str, Any]:
+    script, sep, weight = text.rpartition(":")
+    if not sep or not script.strip():
+        raise _usage(f"{text!r}: expected SCRIPT:WEIGHT, e.g. spring-b:30 (weight in percent)")
+    try:
+        w = float(weight)
+    except ValueError:
+        raise _usage(f"{text!r}: weight {weight!r} is not a number (percent)") from None
+    if not 0 < w <= 100:
+        raise _usage(f"{text!r}: weight must be more than 0 and at most 100 (percent)")
+    return {"script": script, "weight": w}
+
+
+def default_arg(text: str) -> tuple[str, str]:
+    field, sep, value = text.partition("=")
+    if not sep or not field.strip():
+        raise _usage(f"{text!r}: expected FIELD=VALUE, e.g. city=your town")
+    return field.strip(), value
+
+
+def quiet_arg(text: str) -> tuple[str, str]:
+    start, sep, end = text.partition("-")
+    try:
+        if not sep:
+            raise BadRequest("")
+        schedule.check_quiet(start, end)
+    except BadRequest:
+        raise _usage(f"{text!r}: expected START-END in HH:MM, e.g. 21:00-08:00") from None
+    return start.strip(), end.strip()
+
+
+def at_arg(text: str) -> str:
+    if text.strip().lower() != "now":
+        try:
+            dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise _usage(f"{text!r}: expected ISO-8601 (2026-11-23T09:00, 2026-11-23T09:00+01:00) or now") from None
+    return text
+
+
+def tz_arg(text: str) -> str:
+    try:
+        schedule.zone(text)
+    except BadRequest:
+        raise _usage(f"{text!r}: not a time zone (IANA names such as Europe/Paris, America/New_York, UTC)") from None
+    return text
+
+
+def cron_arg(text: str) -> str:
+    try:
+        schedule.check_cron(text)
+    except BadRequest as exc:
+        raise _usage(exc.message) from None
+    return text
+
+
+def positive_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise _usage(f"{text!r} is not a number") from None
+    if not v > 0:
+        raise _usage(f"{text!r}: must be more than 0")
+    return v
+
+
+class BoolFlag(argparse.Action):
+    """``--stop-on-reply``, ``--stop-on-reply=no`` (yes/no, true/false, on/off, 1/0) and
+    ``--no-stop-on-reply``: a clone can turn a setting off as well as on."""
+
+    def __init__(self, option_strings, dest, **kw) -> None:
+        negs = ["--no-" + o[2:] for o in option_strings if o.startswith("--")]
+        super().__init__([*option_strings, *negs], dest, nargs="?", default=None, metavar="yes|no", **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string and option_string.startswith("--no-"):
+            if values is not None:
+                parser.error(f"{option_string} takes no value")
+            setattr(namespace, self.dest, False)
+            return
+        word = "yes" if values is None else values.strip().lower()
+        if word in ("yes", "y", "true", "on", "1"):
+            setattr(namespace, self.dest, True)
+        elif word in ("no", "n", "false", "off", "0"):
+            setattr(namespace, self.dest, False)
+        else:
+            parser.error(f"{option_string} takes yes or no (or use --no-{option_string[2:]}), not {values!r}")
 
 
 def _fields(args) -> dict[str, Any]:
@@ -85,18 +215,27 @@ def _fields(args) -> dict[str, Any]:
     if args.stop_on_reply is not None:
         f["stop_on_reply"] = args.stop_on_reply
     if args.quiet:
-        start, _, end = args.quiet.partition("-")
-        f["quiet_start"], f["quiet_end"] = start, end
+        f["quiet_start"], f["quiet_end"] = args.quiet
     if args.variant:
-        f["variants"] = []
-        for v in args.variant:
-            script, _, weight = v.rpartition(":")
-            if not script:
-                raise CtlError("usage", f"--variant {v!r}: expected SCRIPT:WEIGHT", 2)
-            f["variants"].append({"script": script, "weight": float(weight)})
+        total = sum(v["weight"] for v in args.variant)
+        if total > 100:
+            raise CtlError("usage", f"--variant weights add up to {total:g}%: at most 100 (the campaign's own"
+                                    " script gets the rest)", 2)
+        f["variants"] = args.variant
     if args.default:
-        f["defaults"] = dict(d.split("=", 1) for d in args.default)
+        f["defaults"] = dict(args.default)
+    if args.at and args.at.strip().lower() != "now":
+        if schedule.parse_at(args.at, args.tz) <= time.time():
+            raise CtlError("usage", f"--at {args.at!r} is in the past; give a later time, or --at now to send"
+                                    " at launch", 2)
     return {k: v for k, v in f.items() if v is not None}
+
+
+def _duration(seconds: float) -> str:
+    for unit, n in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= n and seconds % n == 0:
+            return f"{seconds / n:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _campaign_human(r: dict) -> None:
@@ -105,10 +244,29 @@ def _campaign_human(r: dict) -> None:
           f" office {r['office']}, operated by {r['operated_by']}, stop on reply {'yes' if r['stop_on_reply'] else 'no'}")
     if r["tags"]:
         print("  tags:", ", ".join(r["tags"]))
+    if r.get("variants"):
+        parts = [f"{r.get('script') or '-'} {r.get('main_weight', 0):g}%"]
+        parts += [f"{v.get('script') or v['script_id']} {v['weight']:g}%" for v in r["variants"]]
+        print("  A/B variants:", ", ".join(parts))
+    print(f"  quiet hours: {r['quiet_start']}-{r['quiet_end']} in each recipient's local time"
+          if r.get("quiet_start") else "  quiet hours: none",
+          f"; TTL {_duration(r['ttl_s'])}" if r.get("ttl_s") else "; TTL the gateway's default (queue.default_ttl_s)",
+          sep="")
+    if r.get("defaults"):
+        print("  defaults:", ", ".join(f"{k}={v}" for k, v in r["defaults"].items()))
     if r["cron"]:
         print(f"  recurring: {r['cron']} ({r['tz']}), run {r['run']}")
+    elif r.get("schedule_at"):
+        print(f"  scheduled for {ts(r['schedule_at'])} (local), zone {r['tz']}")
+    nxt = r["next_run"]
+    if nxt is None and r["status"] in ("processing", "sending", "paused", "suspended"):
+        nxt = r.get("next_step_at")
     print(f"  created {ts(r['created_at'])}, updated {ts(r['updated_at'])}, launched {ts(r['launched_at'])},"
-          f" next send {ts(r['next_run'])}")
+          f" next send {ts(nxt)}")
+    if r.get("held"):
+        print(f"  held by the pause: {r['held']} queued message(s) (resume sends them, stop withdraws them)")
+    if r.get("waiting_for_answers"):
+        print(f"  waiting for answers ({r['waiting_for_answers']})")
     if r.get("recipients"):
         print("  recipients:", ", ".join(f"{k} {v}" for k, v in sorted(r["recipients"].items())),
               f"(expanded {r['expanded']}, suppressed {r['suppressed']})")
@@ -158,8 +316,9 @@ def _report_human(r: dict) -> None:
     print(f"  engagement: sent {e['contacts_sent']}, responded {e['contacts_responded']}, opt-outs {e['opt_outs']},"
           f" rate {e['rate'] * 100:.1f}%")
     med = resp["median_agent_response_s"]
-    print(f"  responses: contact {resp['contact']}, agent {resp['agent']}, assistant {resp['assistant']},"
-          f" median agent response {'-' if med is None else f'{med:.0f}s'}")
+    kw = f" ({resp['keyword']} keyword replies)" if resp.get("keyword") else ""
+    print(f"  responses: contact {resp['contact']} (invalid answers {resp.get('invalid', 0)}), agent {resp['agent']},"
+          f" assistant {resp['assistant']}{kw}, median agent response {'-' if med is None else f'{med:.0f}s'}")
     p = r["performance"]
     print("  segments:", ", ".join(f"{k} {v}" for k, v in p["segments"].items() if v) or "none",
           f"; cost {p['cost']:g}")
@@ -172,8 +331,11 @@ def _report_human(r: dict) -> None:
 
 def _write_csv(text: str, path: str | None) -> None:
     if path and path != "-":
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as exc:
+            raise CtlError("bad_input", f"cannot write {path}: {exc.strerror}", 2) from None
     else:
         sys.stdout.write(text)
 
@@ -189,9 +351,10 @@ def cmd_campaign_report(c: Client, args) -> None:
 def cmd_campaign_contacts(c: Client, args) -> None:
     res = c.call("campaign_contacts", campaign_id=args.id, state=args.state, limit=args.limit)
     emit(args, res, lambda rs: table([[r["first_name"], r["last_name"], r["phone"], ts(r["created_at"]), r["step"],
-                                       r["state"], r["message_state"] or "", (r["failed_reason"] or "")[:40]]
-                                      for r in rs],
-                                     ["FIRST", "LAST", "PHONE", "CREATED", "STEP", "STATE", "MESSAGE", "REASON"]))
+                                       r["state"], r["message_state"] or "", r.get("waiting") or "",
+                                       (r["failed_reason"] or "")[:40]] for r in rs],
+                                     ["FIRST", "LAST", "PHONE", "CREATED", "STEP", "STATE", "MESSAGE", "WAITING FOR",
+                                      "REASON"]))
 
 
 def _epoch(text: str | None) -> float | None:
@@ -219,17 +382,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("scripts", help="message scripts")
     ss = p.add_subparsers(dest="scripts_command", required=True)
-    s = ss.add_parser("create", help="create from a TOML or JSON file")
-    s.add_argument("file")
+    s = ss.add_parser("create", help="create from a TOML or JSON file", description=SCRIPT_FORMAT,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("file", help="a .toml file (or .json with the same keys)")
     s.add_argument("--name", help="overrides the file's name")
     s.set_defaults(fn=cmd_script_create)
-    s = ss.add_parser("show")
+    s = ss.add_parser("show", help="one script's steps, questions and defaults")
     s.add_argument("script", help="id or name")
     s.set_defaults(fn=cmd_script_show)
-    ss.add_parser("list").set_defaults(fn=cmd_script_list)
+    ss.add_parser("list", help="every script: id, name, type, number of steps").set_defaults(fn=cmd_script_list)
     s = ss.add_parser("preview", help="render a step for one contact")
-    s.add_argument("script")
-    s.add_argument("--contact", required=True, help="phone or contact id")
+    s.add_argument("script", help="id or name")
+    s.add_argument("--contact", required=True, help="phone (any format) or contact id")
     s.add_argument("--step", type=int, default=1)
     s.set_defaults(fn=cmd_preview)
 
@@ -243,17 +407,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--script", help="id or name")
         s.add_argument("--list", help="contact list name")
         s.add_argument("--from", dest="sender", help="sender number")
-        s.add_argument("--office")
-        s.add_argument("--operated-by", choices=["agent", "assistant"])
-        s.add_argument("--tag", action="append")
-        s.add_argument("--stop-on-reply", action="store_true", default=None)
-        s.add_argument("--at", help="ISO-8601 time of a one-off send")
-        s.add_argument("--cron", help="recurring: cron expression (with --tz)")
-        s.add_argument("--tz", help="time zone for --at/--cron (default UTC)")
-        s.add_argument("--ttl", type=float, help="seconds before an unsent message expires")
-        s.add_argument("--quiet", help="quiet hours in the recipient's time, e.g. 21:00-08:00")
-        s.add_argument("--variant", action="append", help="A/B variant SCRIPT:WEIGHT (percent)")
-        s.add_argument("--default", action="append", help="FIELD=VALUE used when a contact's field is empty")
+        s.add_argument("--office", help="the office it belongs to (default: the number's)")
+        s.add_argument("--operated-by", choices=["agent", "assistant"],
+                       help="who answers replies: agents in the inbox (default), or the assistant, which"
+                            " reads answers to questions and sends the next step")
+        s.add_argument("--tag", action="append", help="a tag of 1-30 characters (repeatable)")
+        s.add_argument("--stop-on-reply", action=BoolFlag,
+                       help="a reply stops the campaign for that contact (--no-stop-on-reply or"
+                            " --stop-on-reply=no: it does not; the default for a new campaign)")
+        s.add_argument("--at", type=at_arg, help="ISO-8601 time of a one-off send, in the future"
+                                                 " (naive times in --tz); 'now' clears it")
+        s.add_argument("--cron", type=cron_arg, help="recurring: cron expression (with --tz)")
+        s.add_argument("--tz", type=tz_arg, help="time zone for --at/--cron (default UTC)")
+        s.add_argument("--ttl", type=positive_arg, help="seconds before an unsent message expires")
+        s.add_argument("--quiet", type=quiet_arg, metavar="START-END",
+                       help="quiet hours in the recipient's local time (their contact field timezone, else"
+                            " their number's country), e.g. 21:00-08:00")
+        s.add_argument("--variant", action="append", type=variant_arg, metavar="SCRIPT:WEIGHT",
+                       help="A/B variant: another script and its share in percent (repeatable; the campaign's"
+                            " own script gets the rest)")
+        s.add_argument("--default", action="append", type=default_arg, metavar="FIELD=VALUE",
+                       help="value used when a contact's field is empty (repeatable)")
         s.add_argument("--description")
         if name == "create":
             s.add_argument("--launch", action="store_true",
@@ -265,7 +439,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s = cp.add_parser(action, help=f"{action} a campaign")
         s.add_argument("id", type=int)
         s.set_defaults(fn=cmd_campaign_action, action=action)
-    s = cp.add_parser("show")
+    s = cp.add_parser("show", help="a campaign's settings (variants, quiet hours, TTL), status and next send")
     s.add_argument("id", type=int)
     s.set_defaults(fn=cmd_campaign_show)
     s = cp.add_parser("list", help="search campaigns")
@@ -277,14 +451,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("id", type=int)
     s.add_argument("--csv", nargs="?", const="-", default=None, metavar="FILE")
     s.set_defaults(fn=cmd_campaign_report)
-    s = cp.add_parser("contacts", help="recipients with their step and message status")
+    s = cp.add_parser("contacts", help="recipients: their step, message status and what they wait for")
     s.add_argument("id", type=int)
-    s.add_argument("--state")
+    s.add_argument("--state", choices=progress.RECIPIENT_STATES)
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(fn=cmd_campaign_contacts)
     s = cp.add_parser("preview", help="render a campaign step for one contact")
     s.add_argument("id", type=int)
-    s.add_argument("--contact", required=True)
+    s.add_argument("--contact", required=True, help="phone (any format) or contact id")
     s.add_argument("--step", type=int, default=1)
     s.set_defaults(fn=cmd_preview)
 

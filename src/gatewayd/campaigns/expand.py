@@ -5,13 +5,14 @@
 ``campaigns.cursor``: a restart resumes after it, and a 1,000,000-contact list never sits in
 memory. *Feeding* (``processing`` and ``sending``) enqueues the steps that are due, at most
 enough to keep a window of queued messages per campaign (about a minute of the number's pace):
-pausing or stopping then withdraws only that window, and quiet hours or later steps wait in the
+pausing then holds (stopping withdraws) only that window, and quiet hours or later steps wait in the
 recipient rows instead of blocking the queue. Suppressed contacts are enqueued directly as
 ``unreachable`` (counted, never sent).
 
-A campaign is finished when it is expanded, no recipient has a step queued or due, and none of
-its messages is queued or in flight; a recurring one then goes back to ``scheduled`` with its
-next run.
+A campaign is finished when it is expanded, no recipient has a step queued or due or is waiting
+for an answer (then it stays ``sending``, "waiting for answers (N)", until they answer or their
+answer's time runs out), and none of its messages is queued or in flight; a recurring one then
+goes back to ``scheduled`` with its next run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ BATCH = 1000
 FEED_BATCH = 250      # enqueues per transaction: short enough not to hold the claims of every lane
 MIN_WINDOW, MAX_WINDOW = 200, 20_000
 FEEDING = ("processing", "sending")
+WAITING = "waiting for answers"
 
 
 def window_for(rate: float) -> int:
@@ -103,11 +105,19 @@ def finish_if_done(tx: Tx, campaign_id: int) -> str | None:
     camp = tx.db.execute("SELECT * FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
     if camp is None or camp["status"] != "sending":
         return None
+    steps.expire_waits(tx, campaign_id)
     busy = tx.db.execute("SELECT 1 FROM campaign_contacts WHERE campaign_id = ? AND state = 'active'"
-                         " AND (pending = 1 OR next_at IS NOT NULL) LIMIT 1", (campaign_id,)).fetchone()
+                         " AND (pending = 1 OR (pending = 0 AND next_at IS NOT NULL)) LIMIT 1",
+                         (campaign_id,)).fetchone()
     busy = busy or tx.db.execute("SELECT 1 FROM messages WHERE campaign_id = ? AND state IN ('queued', 'sending')"
                                  " LIMIT 1", (campaign_id,)).fetchone()
     if busy:
+        return None
+    waiting = steps.waiting_count(tx.db, campaign_id)
+    if waiting:   # everything is sent, but answers may still make a next step due
+        label = f"{WAITING} ({waiting})"
+        if camp["status_reason"] != label:
+            lifecycle.set_status(tx, campaign_id, "sending", reason=label)
         return None
     if camp["cron"]:
         nxt = schedule.next_cron(camp["cron"], camp["tz"], tx.now)
@@ -115,7 +125,10 @@ def finish_if_done(tx: Tx, campaign_id: int) -> str | None:
         lifecycle.set_status(tx, campaign_id, "scheduled", reason=f"run {camp['run']} finished")
         return "scheduled"
     tx.db.execute("UPDATE campaigns SET finished_at = ? WHERE id = ?", (tx.now, campaign_id))
-    lifecycle.set_status(tx, campaign_id, "finished", reason="all recipients attempted")
+    unanswered = tx.db.execute("SELECT count(*) FROM campaign_contacts WHERE campaign_id = ? AND state = 'unanswered'",
+                               (campaign_id,)).fetchone()[0]
+    lifecycle.set_status(tx, campaign_id, "finished", reason="all recipients attempted" + (
+        f" ({unanswered} did not answer in time)" if unanswered else ""))
     return "finished"
 
 
@@ -141,7 +154,8 @@ def next_deadline(db: sqlite3.Connection) -> float | None:
     """The earliest future moment something becomes due (a run, a step, a quiet-hours opening)."""
     times = [r[0] for r in db.execute("SELECT min(next_run) FROM campaigns WHERE status = 'scheduled'")]
     for (cid,) in db.execute("SELECT id FROM campaigns WHERE status IN ('processing', 'sending')").fetchall():
-        times.append(db.execute("SELECT min(next_at) FROM campaign_contacts WHERE campaign_id = ?"
-                                " AND state = 'active' AND pending = 0", (cid,)).fetchone()[0])
+        for pending in (0, 2):   # a step due, an answer's deadline
+            times.append(db.execute("SELECT min(next_at) FROM campaign_contacts WHERE campaign_id = ?"
+                                    " AND state = 'active' AND pending = ?", (cid, pending)).fetchone()[0])
     times = [t for t in times if t is not None]
     return min(times) if times else None

@@ -6,6 +6,8 @@ several gateways) and read the current gateway's settings through ``steps.RUNTIM
 
 from __future__ import annotations
 
+from ..contacts import sendgate
+from ..control import handlers as core_handlers
 from ..store import inbound, messages
 from . import attribution, handlers, service, steps  # noqa: F401  (handlers register on import)
 
@@ -19,4 +21,6 @@ def install(gw) -> None:
     if attribution.on_inbound not in inbound.INBOUND_HOOKS:
         # Attribution must run before the inbox files the conversation by row["campaign_id"].
         inbound.INBOUND_HOOKS.insert(0, attribution.on_inbound)
+    if sendgate.gate not in core_handlers.SEND_GATES:
+        core_handlers.SEND_GATES.append(sendgate.gate)
     gw.add_service("campaigns", service.run)

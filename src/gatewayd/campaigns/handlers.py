@@ -19,14 +19,14 @@ import trio
 
 from .. import protocol as P
 from ..analytics import reports
-from ..contacts import importer, suppression
+from ..contacts import importer, lookup as contacts_lookup, suppression
 from ..control.access import Principal
 from ..control.handlers import handles
 from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Role
 from ..phones import normalise
 from ..store.store import Tx
-from . import lifecycle, readiness, schedule, scripts, steps
+from . import lifecycle, progress, readiness, schedule, scripts, steps
 
 
 def _visible(who: Principal, row: sqlite3.Row) -> bool:
@@ -65,19 +65,28 @@ async def contacts_import(gw, who: Principal, req: P.ContactsImport) -> dict:
         importer.map_header(req.header)
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_header") from None
-    prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row,
-                                             req.region or gw.cfg.default_region)
+    region = contacts_lookup.check_region(req.region) or gw.cfg.default_region
+    prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row, region)
     return await gw.store.run(importer.store_rows, req.list_name, prepared)
+
+
+async def _known_list(gw, name: str | None) -> None:
+    """A list filter that names no list is an error, not an empty result (issue 18.10)."""
+    if name is not None and not await gw.store.read(
+            lambda db: db.execute("SELECT 1 FROM lists WHERE name = ?", (name,)).fetchone()):
+        raise NotFound(f"no contact list {name!r} (gatewayctl contacts lists shows them)")
 
 
 @handles(P.ContactsList)
 async def contacts_list(gw, who: Principal, req: P.ContactsList) -> list[dict]:
+    await _known_list(gw, req.list_name)
     return await gw.store.read(importer.contact_page, req.list_name, req.after_id, min(max(req.limit, 1), 5000),
-                               req.search)
+                               contacts_lookup.search_term(req.search, gw.cfg.default_region))
 
 
 @handles(P.ContactsFields)
 async def contacts_fields(gw, who: Principal, req: P.ContactsFields) -> list[str]:
+    await _known_list(gw, req.list_name)
     return await gw.store.read(importer.list_fields, req.list_name)
 
 
@@ -140,9 +149,7 @@ async def script_preview(gw, who: Principal, req: P.ScriptPreview) -> dict:
 
     def q(db: sqlite3.Connection) -> dict:
         if camp is not None:
-            row = db.execute("SELECT * FROM contacts WHERE id = ? OR phone = ?", (req.contact, req.contact)).fetchone()
-            if row is None:
-                raise NotFound(f"no contact {req.contact!r}")
+            row = contacts_lookup.find(db, req.contact, gw.cfg.default_region)
             cc = db.execute("SELECT variant FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
                             (camp["id"], row["id"])).fetchone()
             variant = cc["variant"] if cc else steps.pick_variant(row["id"], json.loads(camp["variants"]))
@@ -153,9 +160,7 @@ async def script_preview(gw, who: Principal, req: P.ScriptPreview) -> dict:
                 raise BadRequest("give a script or a campaign")
             s = scripts.resolve(db, req.script)
             st, defaults = json.loads(s["steps"]), json.loads(s["defaults"])
-            row = db.execute("SELECT * FROM contacts WHERE id = ? OR phone = ?", (req.contact, req.contact)).fetchone()
-            if row is None:
-                raise NotFound(f"no contact {req.contact!r}")
+            row = contacts_lookup.find(db, req.contact, gw.cfg.default_region)
             number = None
         if not 1 <= req.step <= len(st):
             raise BadRequest(f"step must be between 1 and {len(st)}")
@@ -173,7 +178,8 @@ async def script_preview(gw, who: Principal, req: P.ScriptPreview) -> dict:
 # ---- campaigns -----------------------------------------------------------------------------
 
 
-def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, creating: bool) -> dict[str, Any]:
+def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, creating: bool,
+             now: float) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for k in ("name", "operated_by", "tags", "stop_on_reply", "cron", "ttl_s", "quiet_start", "quiet_end",
               "defaults", "description", "number", "tz"):
@@ -197,12 +203,18 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
     if f.cron is not None:
         schedule.check_cron(f.cron)
     if f.at is not None:
-        cols["schedule_at"] = schedule.parse_at(f.at, f.tz)
+        if f.at.strip().lower() == "now":   # no schedule: sends when launched
+            cols["schedule_at"] = None
+        else:
+            at = schedule.parse_at(f.at, f.tz)
+            if at <= now:
+                raise BadRequest(f"--at {f.at!r} is in the past; give a later time, or 'now' to send at launch",
+                                 "bad_time")
+            cols["schedule_at"] = at
     if f.quiet_start or f.quiet_end:
         schedule.check_quiet(f.quiet_start, f.quiet_end)
     if f.variants is not None:
-        cols["variants"] = [{"script_id": scripts.resolve(db, str(v.get("script")))["id"],
-                             "weight": float(v.get("weight", 0))} for v in f.variants]
+        cols["variants"] = _variants(db, f.variants)
     office = f.office
     if office is None and creating:
         n = cfg.number(f.number) if f.number else None
@@ -212,6 +224,27 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
             raise Forbidden(f"{who.user} is not in office {office!r}")
         cols["office"] = office
     return cols
+
+
+def _variants(db: sqlite3.Connection, given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A/B variants: each a script and a weight in percent (0 < w <= 100, together at most 100:
+    the campaign's own script gets the rest)."""
+    out = []
+    for i, v in enumerate(given, 1):
+        if not isinstance(v, dict) or v.get("script") in (None, ""):
+            raise BadRequest(f"variant {i}: give a script (id or name) and a weight", "bad_variant")
+        try:
+            weight = float(v.get("weight"))
+        except (TypeError, ValueError):
+            raise BadRequest(f"variant {i}: weight {v.get('weight')!r} is not a number", "bad_variant") from None
+        if not 0 < weight <= 100:
+            raise BadRequest(f"variant {i}: weight {weight:g} must be more than 0 and at most 100 (percent)",
+                             "bad_variant")
+        out.append({"script_id": scripts.resolve(db, str(v["script"]))["id"], "weight": weight})
+    if sum(v["weight"] for v in out) > 100:
+        raise BadRequest(f"variant weights add up to {sum(v['weight'] for v in out):g}%: at most 100",
+                         "bad_variant")
+    return out
 
 
 async def _view(gw, campaign_id: int) -> dict:
@@ -226,6 +259,10 @@ async def _view(gw, campaign_id: int) -> dict:
         extra["list"] = lst[0] if lst else None
         if row["status"] == "draft":
             extra["not_ready"] = lifecycle.readiness(db, row, gw.cfg, gw.dispatcher.number_state)
+            passed = lifecycle.schedule_passed(row, gw.store.clock())
+            if passed:
+                extra["not_ready"].append(passed)
+        extra.update(progress.overview(db, row, gw.store.clock()))
         return lifecycle.campaign_dict(row, extra)
 
     return await gw.store.read(q)
@@ -234,7 +271,7 @@ async def _view(gw, campaign_id: int) -> dict:
 @handles(P.CampaignCreate, Role.AGENT)
 async def campaign_create(gw, who: Principal, req: P.CampaignCreate) -> dict:
     def op(tx: Tx) -> int:
-        cols = _columns(tx.db, req.fields, gw.cfg, who, creating=True)
+        cols = _columns(tx.db, req.fields, gw.cfg, who, creating=True, now=tx.now)
         cid = lifecycle.create(tx, cols, who.user)
         if req.launch:
             lifecycle.launch(tx, cid, who.user, gw.cfg, gw.dispatcher.number_state)
@@ -250,7 +287,8 @@ async def campaign_edit(gw, who: Principal, req: P.CampaignEdit) -> dict:
     await _campaign(gw, who, req.campaign_id)
 
     def op(tx: Tx) -> None:
-        lifecycle.edit(tx, req.campaign_id, _columns(tx.db, req.fields, gw.cfg, who, creating=False), who.user)
+        lifecycle.edit(tx, req.campaign_id, _columns(tx.db, req.fields, gw.cfg, who, creating=False, now=tx.now),
+                       who.user)
 
     await gw.store.run(op)
     return await _view(gw, req.campaign_id)
@@ -295,6 +333,11 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
                                 limit=min(max(req.limit, 1), 1000))
         drafts = [r for r in rows if r["status"] == "draft"]
         ready = readiness.check_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
+        now = gw.store.clock()
+        for r in drafts:
+            passed = lifecycle.schedule_passed(r, now)
+            if passed:
+                ready[r["id"]].append(passed)
         return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]]} if r["id"] in ready else None) for r in rows]
 
     return await gw.store.read(q)
@@ -313,6 +356,12 @@ async def campaign_report(gw, who: Principal, req: P.CampaignReport) -> dict:
 async def campaign_contacts(gw, who: Principal, req: P.CampaignContacts) -> list[dict]:
     await _campaign(gw, who, req.campaign_id)
 
+    if req.state and req.state not in progress.RECIPIENT_STATES:
+        raise BadRequest(f"unknown recipient state {req.state!r} (one of {', '.join(progress.RECIPIENT_STATES)})",
+                         "bad_state")
+    camp = await gw.store.read(lifecycle.get, req.campaign_id)
+    now = gw.store.clock()
+
     def q(db: sqlite3.Connection) -> list[dict]:
         where, params = ["cc.campaign_id = ? AND cc.contact_id > ?"], [req.campaign_id, req.after_id]
         if req.state:
@@ -327,7 +376,12 @@ async def campaign_contacts(gw, who: Principal, req: P.CampaignContacts) -> list
                 FROM campaign_contacts cc JOIN contacts c ON c.id = cc.contact_id
                 WHERE {' AND '.join(where)} ORDER BY cc.contact_id LIMIT ?""",
             (*params, min(max(req.limit, 1), 5000))).fetchall()
-        return [{**{k: r[k] for k in r.keys() if k != "fields"}, "fields": json.loads(r["fields"])} for r in rows]
+        out = []
+        for r in rows:
+            d = {**{k: r[k] for k in r.keys() if k != "fields"}, "fields": json.loads(r["fields"])}
+            d["waiting"] = progress.waiting(camp, d, now)
+            out.append(d)
+        return out
 
     return await gw.store.read(q)
 

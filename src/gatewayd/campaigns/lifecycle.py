@@ -9,9 +9,12 @@ Decisions:
   no contacts, number unknown/disabled, fields missing for some contacts with who they are).
 - ``launched_at`` is when the first run starts processing; a scheduled or recurring campaign
   shows ``next_run`` until then.
-- Pause withdraws the campaign's queued window: those messages become ``ignored`` ("campaign
-  paused") and their recipients' step is rewound, so resume sends them again under a new
-  generation of idempotency keys. Messages already handed to a link are not recalled.
+- Pause *holds* the campaign's queued window: those messages stay ``queued`` (with their TTL:
+  one that expires while paused is ``expired``, never sent stale) but are not claimed, and
+  nothing more is fed; resume puts the same messages back in line. So every recipient's step is
+  one message, and every report counts it once (it used to be withdrawn as ``ignored`` and sent
+  again as a new message, which counted it twice). Messages already handed to a link are not
+  recalled. A held message does not hold back an agent's reply to the same contact.
 - Stop (and archive of an active campaign, the seed's "Stop and Archive") marks the queued window
   ``ignored`` ("campaign stopped"); nothing more is fed. The inbox moves conversations on the
   ``campaign.status`` event.
@@ -116,7 +119,8 @@ def clone(tx: Tx, campaign_id: int, by: str | None) -> int:
 def pause(tx: Tx, campaign_id: int, by: str | None) -> int:
     row = get(tx.db, campaign_id)
     require(row, "pause")
-    n = _withdraw(tx, row, "campaign paused", rewind=True)
+    n = actions.hold_queued(tx, "campaign_id = ? AND step IS NOT NULL", (campaign_id,),
+                            f"campaign {campaign_id} paused")
     back = row["resume_status"] if row["status"] == "suspended" else row["status"]
     set_status(tx, campaign_id, "paused", f"paused by {by}" if by else "paused", by, resume_status=back)
     return n
@@ -126,6 +130,11 @@ def resume(tx: Tx, campaign_id: int, by: str | None) -> str:
     row = get(tx.db, campaign_id)
     require(row, "resume")
     status = row["resume_status"] or "sending"
+    if actions.release_held(tx, "campaign_id = ?", (campaign_id,), f"campaign {campaign_id} resumed") and row["number"]:
+        from .steps import RUNTIME
+
+        number = row["number"]
+        tx.after_commit(lambda: RUNTIME.kick(number))
     set_status(tx, campaign_id, status, f"resumed by {by}" if by else "resumed", by)
     return status
 
@@ -133,7 +142,7 @@ def resume(tx: Tx, campaign_id: int, by: str | None) -> str:
 def stop(tx: Tx, campaign_id: int, by: str | None, reason: str = "") -> int:
     row = get(tx.db, campaign_id)
     require(row, "stop")
-    n = _withdraw(tx, row, "campaign stopped", rewind=False)
+    n = _withdraw(tx, row, "campaign stopped")
     tx.db.execute("UPDATE campaigns SET next_run = NULL, finished_at = ? WHERE id = ?", (tx.now, campaign_id))
     set_status(tx, campaign_id, "stopped", reason or (f"stopped by {by}" if by else "stopped"), by)
     return n
@@ -163,18 +172,9 @@ def unsuspend(tx: Tx, campaign_id: int, reason: str) -> bool:
     return True
 
 
-def _withdraw(tx: Tx, row: sqlite3.Row, reason: str, *, rewind: bool) -> int:
-    """Take the campaign's queued (not yet claimed) messages out of the queue as ``ignored``."""
-    cid = row["id"]
-    if rewind:
-        queued = tx.db.execute("SELECT contact_id, step FROM messages WHERE campaign_id = ? AND state = 'queued'"
-                               " AND source = 'campaign' AND contact_id IS NOT NULL", (cid,)).fetchall()
-        tx.db.executemany(
-            "UPDATE campaign_contacts SET pending = 0, step = step - 1, next_at = ? WHERE campaign_id = ?"
-            " AND contact_id = ? AND step = ? AND pending = 1",
-            [(tx.now, cid, q["contact_id"], q["step"]) for q in queued])
-        tx.db.execute("UPDATE campaigns SET generation = generation + 1 WHERE id = ?", (cid,))
-    return actions.ignore_queued(tx, "campaign_id = ? AND source = 'campaign'", (cid,), reason)
+def _withdraw(tx: Tx, row: sqlite3.Row, reason: str) -> int:
+    """Take the campaign's queued (not yet claimed, or held) steps out of the queue as ``ignored``."""
+    return actions.ignore_queued(tx, "campaign_id = ? AND step IS NOT NULL", (row["id"],), reason)
 
 
 def campaign_dict(row: sqlite3.Row, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -223,6 +223,17 @@ def readiness(db: sqlite3.Connection, row: sqlite3.Row, cfg, number_state) -> li
     return check(db, row, cfg, number_state)
 
 
+def schedule_passed(row: sqlite3.Row, now: float) -> str | None:
+    """A one-off time that passed while the campaign was a draft is not silently "now"
+    (issue 18.10): launching refuses until the time is moved or cleared."""
+    if row["cron"] or row["schedule_at"] is None or row["schedule_at"] > now:
+        return None
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(row["schedule_at"], dt.timezone.utc).isoformat(timespec="minutes")
+    return f"its send time {when} has passed (edit --at to a later time, or --at now to send at launch)"
+
+
 def launch(tx: Tx, campaign_id: int, by: str | None, cfg, number_state) -> str:
     """Launch now, or schedule; refuses with every reason it is not ready."""
     from . import schedule
@@ -230,6 +241,9 @@ def launch(tx: Tx, campaign_id: int, by: str | None, cfg, number_state) -> str:
     row = get(tx.db, campaign_id)
     require(row, "launch")
     reasons = readiness(tx.db, row, cfg, number_state)
+    passed = schedule_passed(row, tx.now)
+    if passed:
+        reasons.append(passed)
     if reasons:
         raise Conflict("cannot launch: " + "; ".join(reasons), "not_ready")
     if row["cron"]:

@@ -10,7 +10,7 @@ are IANA names handled by :mod:`zoneinfo`.
   next run is computed from *now* (not once per missed tick: a week offline must not send seven
   daily campaigns in a burst).
 - Quiet hours ``start``–``end`` ("21:00"–"08:00", wrapping midnight allowed) are in the
-  recipient's local time: a contact field ``timezone``/``tz``, else the zone phonenumbers gives
+  recipient's local time: a contact field ``timezone`` (or ``time_zone``, ``tz``), else the zone phonenumbers gives
   for the number's country/area, else the campaign's zone.
 """
 
@@ -78,7 +78,7 @@ def _prefix_zone(prefix: str) -> str | None:
 
 
 def recipient_zone(phone: str, fields: dict, fallback: str | None) -> str:
-    explicit = fields.get("timezone") or fields.get("tz")
+    explicit = fields.get("timezone") or fields.get("time_zone") or fields.get("tz")
     if explicit:
         try:
             ZoneInfo(explicit)

@@ -239,4 +239,13 @@ BEGIN
 END;
 """,
     ),
+    (
+        "campaigns-0004-answer-waits",
+        """
+-- pending = 2: the recipient's answer to an interactive step is awaited until next_at (issue 18.9).
+UPDATE campaign_contacts SET pending = 2, next_at = coalesce(updated_at, 0) + 259200
+  WHERE state = 'active' AND pending = 0 AND next_at IS NULL AND step > 0;
+CREATE INDEX ix_cc_waiting ON campaign_contacts(campaign_id, next_at) WHERE state = 'active' AND pending = 2;
+""",
+    ),
 ]

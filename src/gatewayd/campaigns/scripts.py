@@ -1,9 +1,11 @@
 """Scripts: reusable message templates of one or more steps (SPEC §5, seed 004).
 
-A step is ``{"text", "delay_s", "question", "choices"}``: ``delay_s`` is the wait after the
-previous step went out (ignored on step 1); ``question`` is null for a Nudge step, else
-``yes_no``, ``choice`` (with ``choices``) or ``open`` — the assistant (inbox issue) answers
-those; here they are stored and validated. A script is *interactive* when any step asks.
+A step is ``{"text", "delay_s", "question", "choices", "answer_timeout_s"}``: ``delay_s`` is the
+wait after the previous step went out (ignored on step 1); ``question`` is null for a Nudge step,
+else ``yes_no``, ``choice`` (with ``choices``) or ``open`` — the assistant (inbox issue) answers
+those; here they are stored and validated. ``answer_timeout_s`` (questions only, default
+:data:`DEFAULT_ANSWER_TIMEOUT_S`) is how long an assistant-operated campaign waits for the answer
+before the recipient counts as unanswered. A script is *interactive* when any step asks.
 
 Templates use ``{field}``: ``first_name``, ``last_name``, ``phone`` and any imported column
 (``{zip_code}``); ``{{`` and ``}}`` are literal braces. A field that is empty for a contact takes
@@ -26,6 +28,7 @@ TYPES = ("nudge", "interactive")
 QUESTIONS = (None, "yes_no", "choice", "open")
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BUILTIN_FIELDS = ("first_name", "last_name", "phone")
+DEFAULT_ANSWER_TIMEOUT_S = 3 * 86400.0
 
 
 def placeholders(text: str) -> list[str]:
@@ -72,8 +75,11 @@ def validate(name: str, type_: str, steps: list[dict[str, Any]]) -> list[dict[st
         text = str(st.get("text") or "")
         if not text.strip():
             raise BadRequest(f"step {i}: text is empty")
-        delay = float(st.get("delay_s") or 0)
-        if delay < 0:
+        try:
+            delay = float(st.get("delay_s") or 0)
+        except (TypeError, ValueError):
+            raise BadRequest(f"step {i}: delay_s must be a number of seconds") from None
+        if not delay >= 0:
             raise BadRequest(f"step {i}: delay_s must not be negative")
         q = st.get("question")
         if q not in QUESTIONS:
@@ -83,7 +89,16 @@ def validate(name: str, type_: str, steps: list[dict[str, Any]]) -> list[dict[st
             raise BadRequest(f"step {i}: a choice question needs at least two choices")
         if q is not None and type_ == "nudge":
             raise BadRequest(f"step {i}: asks a question, so the script type must be 'interactive'")
-        out.append({"text": text, "delay_s": delay, "question": q, "choices": choices})
+        step = {"text": text, "delay_s": delay, "question": q, "choices": choices}
+        if q is not None:
+            try:
+                timeout = float(st.get("answer_timeout_s") or DEFAULT_ANSWER_TIMEOUT_S)
+            except (TypeError, ValueError):
+                raise BadRequest(f"step {i}: answer_timeout_s must be a number of seconds") from None
+            if not timeout > 0:
+                raise BadRequest(f"step {i}: answer_timeout_s must be positive")
+            step["answer_timeout_s"] = timeout
+        out.append(step)
     return out
 
 

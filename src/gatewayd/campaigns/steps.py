@@ -1,15 +1,20 @@
 """One recipient's way through a campaign's script: send a step, learn its outcome, go on.
 
 ``campaign_contacts`` is the cursor: ``step`` is the last step enqueued, ``pending`` is 1 while
-that step's message is in the queue, ``next_at`` is when the following step is due. A step is
+that step's message is in the queue, 2 while the recipient's answer to it is awaited (then
+``next_at`` is the answer's deadline), else 0 and ``next_at`` is when the following step is due. A step is
 enqueued only when it is due (by the feeder in :mod:`expand`), never ahead with a far
 ``not_before``: the queue keeps per-recipient order, so a message parked for tomorrow would hold
 back an agent's reply to the same contact.
 
 Outcomes (a ``messages.FINAL_HOOKS`` callback, inside the transaction that changed the message):
 - ``sent``/``delivered``: the next step becomes due after its ``delay_s``; after the last step the
-  recipient is ``done``. Interactive steps that ask a question wait for the assistant instead
-  (the inbox calls :func:`advance` when the answer is handled).
+  recipient is ``done``. In an assistant-operated campaign a step that asks a question waits for
+  the answer instead (the inbox calls :func:`advance` when it is handled), at most the step's
+  ``answer_timeout_s`` (scripts: 3 days by default); then the recipient is ``unanswered`` and a
+  late answer no longer sends the next step (it still reaches the inbox). The campaign is not
+  ``finished`` while anyone is waiting: it stays ``sending`` with the reason
+  "waiting for answers (N)".
 - ``failed``/``undelivered``/``expired``/``unreachable``/``ignored``/``cancelled``: the recipient
   is ``done`` (no later step to a number that failed); failed and undelivered also count towards
   the automatic unsubscribe (7 different campaigns).
@@ -150,7 +155,7 @@ def _on_final(tx: Tx, message_id: int, state: MsgState) -> None:
         return
     cc = tx.db.execute("SELECT step, state, pending FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
                        (m["campaign_id"], m["contact_id"])).fetchone()
-    if cc is None or cc["step"] != m["step"] or not cc["pending"]:
+    if cc is None or cc["step"] != m["step"] or cc["pending"] != 1:
         return   # a later outcome of the same message (delivered after sent), or an old run
     if state in DONE_STATES or cc["state"] != "active":
         tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = NULL, updated_at = ?,"
@@ -170,10 +175,28 @@ def _schedule_next(tx: Tx, campaign_id: int, contact_id: int, step: int, *, afte
         tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = NULL, state = 'done', updated_at = ?"
                       " WHERE campaign_id = ? AND contact_id = ?", (tx.now, campaign_id, contact_id))
         return
-    waits = steps[step - 1].get("question") is not None and not after_answer and camp["operated_by"] == "assistant"
-    next_at = None if waits else tx.now + float(steps[step].get("delay_s") or 0)
+    asked = steps[step - 1]
+    if asked.get("question") is not None and not after_answer and camp["operated_by"] == "assistant":
+        timeout = float(asked.get("answer_timeout_s") or scripts.DEFAULT_ANSWER_TIMEOUT_S)
+        tx.db.execute("UPDATE campaign_contacts SET pending = 2, next_at = ?, updated_at = ?"
+                      " WHERE campaign_id = ? AND contact_id = ?", (tx.now + timeout, tx.now, campaign_id, contact_id))
+        return
+    next_at = tx.now + float(steps[step].get("delay_s") or 0)
     tx.db.execute("UPDATE campaign_contacts SET pending = 0, next_at = ?, updated_at = ?"
                   " WHERE campaign_id = ? AND contact_id = ?", (next_at, tx.now, campaign_id, contact_id))
+
+
+def expire_waits(tx: Tx, campaign_id: int) -> int:
+    """Recipients whose answer did not come in time are ``unanswered``: nothing more is sent to
+    them by this campaign."""
+    return tx.db.execute("UPDATE campaign_contacts SET state = 'unanswered', pending = 0, next_at = NULL,"
+                         " updated_at = ? WHERE campaign_id = ? AND state = 'active' AND pending = 2 AND next_at <= ?",
+                         (tx.now, campaign_id, tx.now)).rowcount
+
+
+def waiting_count(db: sqlite3.Connection, campaign_id: int) -> int:
+    return db.execute("SELECT count(*) FROM campaign_contacts WHERE campaign_id = ? AND state = 'active'"
+                      " AND pending = 2", (campaign_id,)).fetchone()[0]
 
 
 def advance(tx: Tx, campaign_id: int, contact_id: int, source: str = "campaign",
@@ -182,9 +205,13 @@ def advance(tx: Tx, campaign_id: int, contact_id: int, source: str = "campaign",
     With no delay it is enqueued at once (as the assistant's reply: ``source``, the conversation,
     interactive priority); with a delay it becomes due for the feeder. Returns False when there is
     nothing more to send."""
-    cc = tx.db.execute("SELECT step, state, variant FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",
-                       (campaign_id, contact_id)).fetchone()
+    cc = tx.db.execute("SELECT step, state, variant, pending, next_at FROM campaign_contacts"
+                       " WHERE campaign_id = ? AND contact_id = ?", (campaign_id, contact_id)).fetchone()
     if cc is None or cc["state"] != "active":
+        return False
+    if cc["pending"] == 2 and cc["next_at"] is not None and cc["next_at"] <= tx.now:
+        expire_waits(tx, campaign_id)   # too late: the scheduler had not got round to saying so
+        tx.after_commit(RUNTIME.wake)
         return False
     _schedule_next(tx, campaign_id, contact_id, cc["step"], after_answer=True)
     row = tx.db.execute("SELECT state, next_at FROM campaign_contacts WHERE campaign_id = ? AND contact_id = ?",

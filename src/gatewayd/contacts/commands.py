@@ -12,12 +12,32 @@ import sys
 from typing import Any
 
 from ..ctl import Client, CtlError, emit, table, ts
-from . import importer
+from ..errors import BadRequest
+from . import importer, lookup
+
+IMPORT_HELP = """\
+The first row names the columns. Recognised (any case): first name (first_name, first,
+given name), last name (last_name, last, surname), phone (phone_number, mobile, cell,
+number, msisdn: required). Every other column is kept as a field usable in scripts by its
+name in lower case with spaces as _ ("Zip Code" -> {zip_code}).
+
+A column named timezone (or tz) with an IANA zone (America/Chicago, Europe/Paris) sets the
+contact's local time for a campaign's quiet hours; without it the zone comes from the
+number's country and area code, else the campaign's --tz.
+
+Phones are normalised to E.164 (numbers without +country use --region, else the config's
+default_region). A phone seen before is merged (non-empty values overwrite). Invalid rows
+are reported by row number (the header is row 1) and skipped; the rest is imported.
+"""
 
 
 
 def cmd_import(c: Client, args) -> None:
     total: dict[str, Any] | None = None
+    try:
+        args.region = lookup.check_region(args.region)   # before anything is read or created
+    except BadRequest as exc:
+        raise CtlError("usage", f"--region: {exc.message}", 2) from None
     try:
         with open(args.file, encoding="utf-8-sig", newline="") as f:
             for header, first, rows in importer.read_chunks(f, args.chunk):
@@ -48,7 +68,10 @@ def _pages(c: Client, list_name: str | None, search: str | None = None):
 
 def cmd_export(c: Client, args) -> None:
     fields = c.call("contacts_fields", list=args.list)
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    except OSError as exc:
+        raise CtlError("bad_input", f"cannot write {args.output}: {exc.strerror}", 2) from None
     try:
         n = importer.write_csv(out, fields, _pages(c, args.list))
     finally:
@@ -92,9 +115,11 @@ def cmd_suppressions(c: Client, args) -> None:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("contacts", help="contact lists and suppressions")
     cs = p.add_subparsers(dest="contacts_command", required=True)
-    s = cs.add_parser("import", help="import a CSV (first name, last name, phone, other columns as fields)")
-    s.add_argument("--list", required=True)
-    s.add_argument("--region", help="default region for numbers without +country (default: config)")
+    s = cs.add_parser("import", help="import a CSV (first name, last name, phone, other columns as fields)",
+                      description=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--list", required=True, help="the list to add the contacts to (created if new)")
+    s.add_argument("--region", help="two-letter country code for numbers without +country, e.g. US, GB"
+                                    " (default: default_region of the config)")
     s.add_argument("--chunk", type=int, default=importer.CHUNK_ROWS, help=argparse.SUPPRESS)
     s.add_argument("file")
     s.set_defaults(fn=cmd_import)
@@ -103,14 +128,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output")
     s.set_defaults(fn=cmd_export)
     s = cs.add_parser("list", help="list contacts")
-    s.add_argument("--list")
-    s.add_argument("--search")
+    s.add_argument("--list", help="only this list's contacts (an unknown list is an error)")
+    s.add_argument("--search", help="first name, last name or phone (any format)")
     s.add_argument("--limit", type=int, default=50)
     s.set_defaults(fn=cmd_contacts_list)
     cs.add_parser("lists", help="contact lists").set_defaults(fn=cmd_lists)
     s = cs.add_parser("opt-out", help="opt a phone out by hand")
     s.add_argument("phone")
-    s.add_argument("--scope", choices=["campaign", "number", "all"], default="all")
+    s.add_argument("--scope", choices=["campaign", "number", "all"], default="all",
+                   help="all (default): no message from any of our numbers, direct sends included (only"
+                        " send --transactional gets through); number: none from --number; campaign: none"
+                        " from --campaign")
     s.add_argument("--campaign", type=int)
     s.add_argument("--number")
     s.add_argument("--reason", default="")

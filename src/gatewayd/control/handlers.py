@@ -17,7 +17,7 @@ import trio
 from .. import protocol as P
 from ..errors import BadRequest, GatewayError, NotFound
 from ..models import MsgState, Priority, Role
-from ..phones import normalise
+from ..phones import as_filter, normalise
 from ..sending import segments
 from ..store import actions
 from ..store import messages as mq
@@ -73,6 +73,9 @@ def _target(req: P.Request) -> str:
             continue
         if k in _BULKY and isinstance(v, list):
             parts.append(f"{k}=[{len(v)}]")
+            marked = sum(1 for x in v if isinstance(x, dict) and x.get("transactional"))
+            if marked:   # sends that override opt-outs are named in the audit log
+                parts.append(f"transactional={marked}")
         else:
             text = str(v)
             parts.append(f"{k}={text[:60] + '…' if len(text) > 60 else text}")
@@ -165,12 +168,24 @@ def _new_message(gw, who: Principal, item: P.SendItem, *, source: str = "api") -
                          key=item.key, source=source, created_by=who.user, state=state, error_text=reason)
 
 
+#: Sync callbacks ``(tx, new_messages, transactional_flags)`` run in the transaction of a ``send``
+#: or ``send_batch`` before it enqueues; they may mark a message not to be sent (state and
+#: error_text). The campaigns domain applies opt-outs here (:mod:`gatewayd.contacts.sendgate`).
+SEND_GATES: list[Callable[[Tx, list[mq.NewMessage], list[bool]], None]] = []
+
+
+def _gated(tx: Tx, news: list[mq.NewMessage], flags: list[bool]) -> list[mq.NewMessage]:
+    for gate in SEND_GATES:
+        gate(tx, news, flags)
+    return news
+
+
 @handles(P.Send, Role.AGENT)
 async def send(gw, who: Principal, req: P.Send) -> P.MessageView:
     new = _new_message(gw, who, req.item())
 
     def op(tx: Tx) -> P.MessageView:
-        [(mid, dup)] = mq.enqueue(tx, [new])
+        [(mid, dup)] = mq.enqueue(tx, _gated(tx, [new], [bool(req.transactional)]))
         view = views.message_views(tx.db, [mid])[0]   # the state as committed, not as raced since
         view.duplicate_of_key = dup
         return view
@@ -189,7 +204,8 @@ async def send_batch(gw, who: Principal, req: P.SendBatch) -> P.BatchResult:
             good.append((i, _new_message(gw, who, item)))
         except GatewayError as exc:
             items.append(P.BatchItemResult(index=i, error=exc.message, code=exc.code))
-    ids = await gw.store.run(mq.enqueue, [m for _, m in good]) if good else []
+    flags = [bool(req.messages[i].transactional) for i, _ in good]
+    ids = await gw.store.run(lambda tx: mq.enqueue(tx, _gated(tx, [m for _, m in good], flags))) if good else []
     for (i, _), (mid, dup) in zip(good, ids):
         items.append(P.BatchItemResult(index=i, message_id=mid, duplicate=dup))
     for sender in {m.sender for _, m in good}:
@@ -212,6 +228,8 @@ async def get_message(gw, who: Principal, req: P.GetMessage) -> P.MessageDetail:
 async def list_messages(gw, who: Principal, req: P.ListMessages) -> P.MessagePage:
     if not 1 <= req.limit <= 1000:
         raise BadRequest("limit must be between 1 and 1000")
+    region = gw.cfg.default_region   # phones as people type them find the stored E.164 (issue 18.5)
+    req.recipient, req.sender = as_filter(req.recipient, region), as_filter(req.sender, region)
     return await gw.store.read(views.list_messages, req)
 
 

@@ -27,6 +27,9 @@ class SendItem(msgspec.Struct, kw_only=True):
     key: str | None = None
     priority: Literal["interactive", "transactional", "bulk"] = "transactional"
     ttl_s: float | None = None
+    #: True: a message the contact must get (a code, a receipt), sent even to one who opted out;
+    #: recorded in the audit log. None/False: opt-outs of scope all (or this number) block it.
+    transactional: bool | None = None
 
 
 class Send(Request, tag="send"):
@@ -38,10 +41,11 @@ class Send(Request, tag="send"):
     key: str | None = None
     priority: Literal["interactive", "transactional", "bulk"] = "transactional"
     ttl_s: float | None = None
+    transactional: bool | None = None     # see SendItem.transactional
 
     def item(self) -> SendItem:
         return SendItem(sender=self.sender, to=self.to, text=self.text, key=self.key,
-                        priority=self.priority, ttl_s=self.ttl_s)
+                        priority=self.priority, ttl_s=self.ttl_s, transactional=self.transactional)
 
 
 class SendBatch(Request, tag="send_batch"):

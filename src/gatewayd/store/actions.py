@@ -82,3 +82,29 @@ def ignore_queued(tx: Tx, where: str, params: tuple, reason: str) -> int:
         tx.db.execute("UPDATE segments SET state = 'ignored' WHERE message_id = ? AND state = 'queued'", (mid,))
         mq.set_state(tx, mid, MsgState.IGNORED, reason, error_code="ignored", error_text=reason)
     return len(ids)
+
+
+def hold_queued(tx: Tx, where: str, params: tuple, reason: str) -> int:
+    """Hold queued messages matching ``where`` (a paused campaign): they stay ``queued``, keep their
+    TTL and their place in the counts, but are not claimed until :func:`release_held`."""
+    ids = [r[0] for r in tx.db.execute(
+        f"SELECT id FROM messages WHERE state = 'queued' AND not_before < {mq.HELD} AND {where}", params)]
+    _mark(tx, ids, mq.HELD, f"held: {reason}")
+    return len(ids)
+
+
+def release_held(tx: Tx, where: str, params: tuple, reason: str) -> int:
+    """Put held messages back in line (claimable now, in their original order)."""
+    ids = [r[0] for r in tx.db.execute(
+        f"SELECT id FROM messages WHERE state = 'queued' AND not_before >= {mq.HELD} AND {where}", params)]
+    _mark(tx, ids, 0.0, f"released: {reason}")
+    return len(ids)
+
+
+def _mark(tx: Tx, ids: list[int], not_before: float, detail: str) -> None:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        tx.db.execute(f"UPDATE messages SET not_before = ?, updated_at = ? WHERE id IN ({','.join('?' * len(chunk))})",
+                      (not_before, tx.now, *chunk))
+    for mid in ids:
+        mq._history(tx, mid, "queued", detail)

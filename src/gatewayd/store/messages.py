@@ -155,14 +155,20 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
     return out
 
 
-_CLAIM_SQL = """
+#: ``not_before`` of a message *held* by its paused campaign: still ``queued`` (it is counted and
+#: shown as queued, and keeps its TTL), but never claimed until released, and not "in line" either:
+#: it does not hold back a later message to the same recipient (an agent's reply must not wait for
+#: a paused campaign). See :func:`.actions.hold_queued`.
+HELD = 1e15
+
+_CLAIM_SQL = f"""
 SELECT m.id, m.sender, m.recipient, m.text, m.encoding, m.segments, m.ref, m.expires_at, m.attempts,
        m.possible_duplicate, m.campaign_id
 FROM messages m
 WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ?
   AND NOT EXISTS (SELECT 1 FROM messages p
                   WHERE p.sender = m.sender AND p.recipient = m.recipient AND p.id < m.id
-                    AND p.state IN ('queued', 'sending'))
+                    AND p.state IN ('queued', 'sending') AND p.not_before < {HELD})
 ORDER BY m.priority DESC, m.id
 LIMIT ?
 """
