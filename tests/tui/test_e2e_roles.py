@@ -54,7 +54,7 @@ AGENT = """agents = ["nobody", "alice", "bob"]
 offices = { default = ["nobody", "alice"], main = ["nobody", "alice"], north = ["bob"] }"""
 VIEWER = """agents = ["alice"]
 viewers = ["nobody"]
-offices = { default = ["nobody", "alice"], main = ["nobody", "alice"] }"""
+offices = { default = ["nobody", "alice"], main = ["nobody", "alice"], north = [] }"""
 
 
 @pytest.fixture
