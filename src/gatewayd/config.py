@@ -144,7 +144,9 @@ class QueueConfig(_Base):
 class ControlConfig(_Base):
     socket: str = "/run/gatewayd/gatewayd.sock"
     socket_mode: int = 0o660
+    socket_group: str | None = None   # operators' group given the socket (and its directory)
     max_line_bytes: PosInt = 1_048_576
+    max_connections: PosInt = 64
 
 
 class MetricsConfig(_Base):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from .bus import Bus
 from .config import Config
 from .links import make_link
 from .links.base import Inbound, LinkStatus, Receipt
+from .models import LinkState
 from .metrics import Metrics, MetricsSnapshot, serve_metrics, write_textfile
 from .sending.dispatcher import Dispatcher
 from .sending.router import LinkRuntime
@@ -84,7 +84,9 @@ class _Sink:
         lr.status = s
         lr.notify()
         if (old.state, old.reason) != (s.state, s.reason):
-            log.info("link %s: %s %s", s.link, s.state.value, s.reason)
+            down = s.state is LinkState.DOWN
+            log.log(logging.WARNING if down else logging.INFO, "link %s: %s%s", s.link, s.state.value,
+                    f" ({s.reason})" if s.reason else "")
             self.gw.emit_nowait("link.state", link=s.link, kind=s.kind, state=s.state.value, reason=s.reason,
                                 detail=dict(s.detail))
         else:
@@ -110,6 +112,7 @@ class Gateway:
         self.handlers: dict[type, Any] = {}
         self.ready = trio.Event()
         self.socket_path = cfg.control.socket
+        self.socket_identity: tuple[int, int] | None = None   # (dev, inode) of the socket we bound
         self._delivered: list[float] = []
         now = trio.current_time()
         for lc in cfg.links:
@@ -217,8 +220,9 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
                 config_loader: Callable[[], Config] | None = None,
                 task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     """Run the gateway until ``shutdown`` is set. ``task_status.started(gw)`` once READY."""
-    from .control.server import serve_control
+    from .control.server import check_not_listening, serve_control, unlink_own_socket
 
+    check_not_listening(cfg.control.socket)   # before the lock, the links, the socket file
     notifier = notifier or Notifier()
     gw = Gateway(cfg, notifier=notifier)
     gw.store.open()
@@ -230,14 +234,14 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(gw.store.writer)
+            if cfg.metrics.listen:   # before the links: a port in use must not bring a carrier up first
+                await nursery.start(serve_metrics, gw.metrics, cfg.metrics.listen, gw.refresh_metrics)
             for name, lr in gw.links.items():
                 await nursery.start(lr.link.run)
             await nursery.start(gw.dispatcher.run)
             for name, service in gw.services:
                 await nursery.start(service, gw)
             await nursery.start(serve_control, gw)
-            if cfg.metrics.listen:
-                await nursery.start(serve_metrics, gw.metrics, cfg.metrics.listen, gw.refresh_metrics)
             if cfg.metrics.textfile:
                 await nursery.start(write_textfile, gw.metrics, cfg.metrics.textfile, cfg.metrics.interval_s,
                                     gw.refresh_metrics)
@@ -263,10 +267,7 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
             nursery.cancel_scope.cancel()
     finally:
         gw.store.close()
-        try:
-            os.unlink(gw.socket_path)
-        except OSError:
-            pass
+        unlink_own_socket(gw.socket_path, gw.socket_identity)
 
 
 async def _reloader(gw: Gateway, reloads: trio.MemoryReceiveChannel, loader: Callable[[], Config]) -> None:

@@ -85,6 +85,11 @@ def _audit_op(tx: Tx, user: str, role: str, op: str, target: str, ok: bool, erro
     tx.emit("audit", user=user, op=op, target=target, ok=ok)
 
 
+async def audit_refusal(gw, user: str, op: str, error: str, role: str = "none") -> None:
+    """Refusals that never reach a handler (unknown user, oversized line) are audited too."""
+    await gw.store.post(_audit_op, user, role, op, "", False, error)
+
+
 def install(gw) -> None:
     gw.handlers = _REGISTRY
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -129,8 +130,10 @@ class Store:
 
         The lock comes first: a second daemon pointed at the same state must not run crash
         recovery on a live database (it would requeue the first one's in-flight messages)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        from ..permissions import open_private, private_dir
+
+        private_dir(self.path.parent)
+        self._lock = os.fdopen(open_private(self.path.with_name(self.path.name + ".lock")), "r+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,0 +1,78 @@
+"""File modes: what only the daemon's user may touch, and what the operators' group may reach.
+
+Two groups, two purposes. The daemon's own group (``gatewayd``) has the daemon as its only member;
+the state directory, the database, the lock and the secrets are private to that user. Operators
+join a separate group (``gatewayd-operators`` in systemd/, ``[control] socket_group``), which
+owns only the control socket and the directory it sits in. Being in that group lets a user
+*reach* the socket; what they may do there is still decided by ``[access]``. (Before, operators
+joined ``gatewayd`` itself and could read message texts with sqlite3, read the carrier password
+and hold the lock file to keep the daemon from starting.)
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import stat
+from pathlib import Path
+
+from .errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+#: The daemon's own files (the unit sets the same ``UMask=``; outside the unit we set it here).
+PRIVATE_UMASK = 0o077
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+SOCKET_DIR = 0o750
+
+
+def group_id(group: str) -> int:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise GatewayError(f"[control] socket_group {group!r}: no such group", code="config") from None
+
+
+def private_dir(path: Path) -> None:
+    """Create the state directory 0700; tighten one we own that group or others could enter."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, PRIVATE_DIR)
+        log.warning("%s was %o: made it 0700 (the database holds phone numbers and texts)", path,
+                    stat.S_IMODE(st.st_mode))
+
+
+def open_private(path: Path) -> int:
+    """Open (create) a file only the daemon's user may open, whatever the umask; an older,
+    group-readable one of ours is tightened (a group member holding the lock file kept the daemon
+    from starting)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    st = os.fstat(fd)
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.fchmod(fd, PRIVATE_FILE)
+    return fd
+
+
+def give_group(socket_path: str, group: str) -> None:
+    """Hand the socket, and the directory that holds it, to the operators' group.
+
+    The directory is changed only when the daemon owns it and it holds nothing of the state (it
+    is /run/gatewayd under the unit): a socket placed in the state directory would otherwise open
+    the database to the group.
+    """
+    gid = group_id(group)
+    os.chown(socket_path, -1, gid)
+    directory = os.path.dirname(os.path.abspath(socket_path))
+    st = os.stat(directory)
+    if st.st_uid != os.geteuid():
+        return
+    names = set(os.listdir(directory)) - {os.path.basename(socket_path)}
+    if any(n.startswith("gatewayd.db") for n in names):
+        log.warning("%s also holds the database: not opening it to group %s; put the socket in a "
+                    "directory of its own", directory, group)
+        return
+    os.chown(directory, -1, gid)
+    os.chmod(directory, SOCKET_DIR)
