@@ -110,6 +110,7 @@ class Gateway:
         self.services: list[tuple[str, Service]] = []
         self.reload_hooks: list[Callable[[Config], None]] = []
         self.handlers: dict[type, Any] = {}
+        self.overrides: dict[tuple[str, str], bool] = {}   # gatewayctl enable/disable, as stored
         self.ready = trio.Event()
         self.socket_path = cfg.control.socket
         self.socket_identity: tuple[int, int] | None = None   # (dev, inode) of the socket we bound
@@ -165,6 +166,7 @@ class Gateway:
 
     def apply_overrides(self, rows: list[tuple[str, str, int]]) -> None:
         for kind, name, enabled in rows:
+            self.overrides[(kind, name)] = bool(enabled)
             if kind == "link" and name in self.links:
                 self.links[name].enabled = bool(enabled)
             elif kind == "number" and name in self.dispatcher.lanes:
@@ -177,8 +179,8 @@ class Gateway:
         self.cfg = cfg
         self.dispatcher.reconfigure(cfg)
         for lc in cfg.links:
-            if lc.name in self.links:
-                self.links[lc.name].enabled = lc.enabled
+            if lc.name in self.links:   # `gatewayctl disable` outlives a reload as it outlives a restart
+                self.links[lc.name].enabled = self.overrides.get(("link", lc.name), lc.enabled)
         logging.getLogger().setLevel(cfg.log_level.upper())
         for lr in self.links.values():
             set_level = getattr(lr.link, "set_log_level", None)   # links in a process of their own

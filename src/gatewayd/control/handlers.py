@@ -99,7 +99,8 @@ def install(gw) -> None:
 
 @handles(P.Hello)
 async def hello(gw, who: Principal, req: P.Hello) -> P.Identity:
-    return P.Identity(who.user, who.uid, who.role, list(who.offices), who.limited, gw.version)
+    return P.Identity(who.user, who.uid, who.role, list(who.offices), who.limited, gw.version,
+                      gw.cfg.control.max_line_bytes)
 
 
 @handles(P.Status)
