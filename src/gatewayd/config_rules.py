@@ -48,6 +48,15 @@ def check(cfg: "Config") -> None:
             raise ConfigError(f"reconnect_min_s ({lo:g}) is above reconnect_max_s ({hi:g})",
                               f"links[{i}].reconnect_min_s")
     _roles(cfg)
+    group = cfg.control.socket_group
+    if group is not None:
+        import grp
+
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise ConfigError(f"no group {group!r} on this host (systemd-sysusers creates gatewayd-operators)",
+                              "control.socket_group") from None
     mode = cfg.control.socket_mode
     if not 0 <= mode <= 0o777:
         raise ConfigError(f"{mode:#o} is not a permission mode", "control.socket_mode")

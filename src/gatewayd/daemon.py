@@ -23,6 +23,7 @@ import trio
 from . import __version__, extensions, phones
 from .bus import Bus
 from .config import Config
+from .errors import ConfigError
 from .links import make_link
 from .links.base import Inbound, LinkStatus, Receipt
 from .models import LinkState
@@ -173,7 +174,13 @@ class Gateway:
                 self.dispatcher.lanes[name].enabled = bool(enabled)
 
     def reload(self, cfg: Config) -> None:
-        """SIGHUP: apply what can change live (rates, bursts, caps, access, flags, log level)."""
+        """SIGHUP: apply the new configuration whole, or refuse it naming each key that needs a
+        restart (reload_plan.py says which are which)."""
+        from .reload_plan import restart_keys
+
+        needs_restart = restart_keys(self.cfg, cfg)
+        if needs_restart:
+            raise ConfigError("these changes need `systemctl restart gatewayd`: " + ", ".join(needs_restart))
         self.notifier.reloading()
         old = self.cfg
         self.cfg = cfg
@@ -188,8 +195,9 @@ class Gateway:
                 set_level(cfg.log_level)
         for hook in self.reload_hooks:
             hook(cfg)
-        if [lk.name for lk in old.links] != [lk.name for lk in cfg.links]:
-            log.warning("reload: link set changed; new or removed links take effect on restart")
+        added = sorted({n.address for n in cfg.numbers} - {n.address for n in old.numbers})
+        if added:
+            log.info("reload: number(s) %s added and sending", ", ".join(added))
         self.emit_nowait("config.reloaded")
         self.notifier.ready("reloaded")
 

@@ -56,23 +56,42 @@ def open_private(path: Path) -> int:
     return fd
 
 
+#: the operators' group systemd/gatewayd.sysusers.conf creates; used when it exists and
+#: ``[control] socket_group`` is not set
+OPERATORS_GROUP = "gatewayd-operators"
+
+
+def socket_group(configured: str | None) -> str | None:
+    """The group to give the socket: the configured one, else the operators' group if this host
+    has it (installed with the unit), else none (the socket keeps the daemon's own group)."""
+    if configured is not None:
+        return configured
+    try:
+        grp.getgrnam(OPERATORS_GROUP)
+    except KeyError:
+        return None
+    return OPERATORS_GROUP
+
+
 def give_group(socket_path: str, group: str) -> None:
     """Hand the socket, and the directory that holds it, to the operators' group.
 
-    The directory is changed only when the daemon owns it and it holds nothing of the state (it
-    is /run/gatewayd under the unit): a socket placed in the state directory would otherwise open
-    the database to the group.
+    The directory is changed only when the daemon owns it and it holds nothing but the socket
+    (/run/gatewayd under the unit): a socket put beside the database, the configuration or
+    anything else must not open those to the group.
     """
     gid = group_id(group)
-    os.chown(socket_path, -1, gid)
+    try:
+        os.chown(socket_path, -1, gid)
+    except PermissionError:
+        raise GatewayError(f"cannot give {socket_path} to group {group}: the daemon's user must be a member "
+                           f"(SupplementaryGroups={group})", code="config") from None
     directory = os.path.dirname(os.path.abspath(socket_path))
     st = os.stat(directory)
     if st.st_uid != os.geteuid():
         return
-    names = set(os.listdir(directory)) - {os.path.basename(socket_path)}
-    if any(n.startswith("gatewayd.db") for n in names):
-        log.warning("%s also holds the database: not opening it to group %s; put the socket in a "
-                    "directory of its own", directory, group)
+    if set(os.listdir(directory)) - {os.path.basename(socket_path)}:
+        log.info("%s holds more than the socket: its mode and group are left as they are", directory)
         return
     os.chown(directory, -1, gid)
     os.chmod(directory, SOCKET_DIR)

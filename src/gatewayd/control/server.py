@@ -98,9 +98,10 @@ async def _bind(path: str, mode: int, group: str | None = None) -> trio.socket.S
     sock = trio.socket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
     await sock.bind(path)
     os.chmod(path, mode)
-    if group is not None:
-        from ..permissions import give_group
+    from ..permissions import give_group, socket_group
 
+    group = socket_group(group)
+    if group is not None:
         give_group(path, group)
     sock.listen(128)
     return sock
