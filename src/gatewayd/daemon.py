@@ -31,7 +31,7 @@ from .metrics import Metrics, MetricsSnapshot, serve_metrics, write_textfile
 from .sending.dispatcher import Dispatcher
 from .sending.router import LinkRuntime
 from .store import inbound as inbound_store
-from .store import actions, bulk
+from .store import actions, bulk, restore
 from .store.store import Store, Tx
 from .systemd import Notifier, watchdog_pinger
 
@@ -238,6 +238,11 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
     gw.store.open()
     overrides = gw.store.db.execute("SELECT kind, name, enabled FROM overrides").fetchall()  # type: ignore[union-attr]
     gw.apply_overrides([tuple(r) for r in overrides])
+    restored = gw.store.run_sync(restore.after_restore, cfg.queue.crash_policy)
+    if restored:
+        log.warning("this database was restored from a backup taken %s: messages it held unfinished are "
+                    "flagged possible duplicates (crash_policy %s): %s", restored.pop("taken_at"),
+                    cfg.queue.crash_policy, restored)
     recovered = gw.store.run_sync(actions.recover, cfg.queue.crash_policy)
     if any(recovered.values()):
         log.warning("crash recovery (%s): %s", cfg.queue.crash_policy, recovered)

@@ -249,13 +249,21 @@ async def audit(gw, who: Principal, req: P.AuditQuery) -> list[P.AuditEntry]:
 
 @handles(P.Backup, Role.ADMIN)
 async def backup(gw, who: Principal, req: P.Backup) -> dict:
-    path = os.path.abspath(req.path)
-    if os.path.exists(path):
-        raise GatewayError(f"{path} exists; refusing to overwrite a backup", "exists")
+    # The daemon's working directory means nothing to the caller: clients resolve the path in
+    # theirs (gatewayctl does) and send it absolute.
+    if not os.path.isabs(req.path):
+        raise BadRequest(f"{req.path!r} is relative: give an absolute path")
+    path = os.path.normpath(req.path)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise BadRequest(f"cannot write {path}: directory {directory} does not exist"
+                         f"{' or is not a directory' if os.path.exists(directory) else ''}")
     try:
         size = await gw.store.backup(path)
+    except FileExistsError:
+        raise GatewayError(f"{path} exists; refusing to overwrite a backup", "exists") from None
     except OSError as exc:
-        raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", "io") from None
+        raise BadRequest(f"cannot write {path}: {exc.strerror or exc}") from None
     return {"path": path, "bytes": size}
 
 

@@ -367,16 +367,33 @@ class Store:
             conn.execute("COMMIT")
 
     async def backup(self, dest: str) -> int:
-        """Consistent online copy through the SQLite backup API. Returns bytes written."""
+        """Consistent online copy through the SQLite backup API. Returns bytes written.
+
+        The file is created first, exclusively and 0600 whatever the umask (a backup holds every
+        message; an existing file is never overwritten): raises FileExistsError / OSError."""
 
         def copy() -> int:
-            target = sqlite3.connect(dest)
+            from ..permissions import PRIVATE_FILE
+
+            os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
+            try:
+                target = sqlite3.connect(dest)
+            except sqlite3.Error as exc:
+                os.unlink(dest)
+                raise OSError(str(exc)) from None
             try:
                 src = sqlite3.connect(str(self.path))
                 try:
                     src.backup(target, pages=4096)
                 finally:
                     src.close()
+                from .restore import mark_copy
+
+                mark_copy(target, self.clock())   # a daemon started on this copy knows it is a restore
+            except sqlite3.Error as exc:          # disk full, I/O error: no half backup left behind
+                target.close()
+                os.unlink(dest)
+                raise OSError(f"backup failed: {exc}") from None
             finally:
                 target.close()
             return Path(dest).stat().st_size
