@@ -264,7 +264,7 @@ def _write_atomically(path: str, data: bytes) -> None:
     """Readers (node-exporter) see the old file or the new one, never half of one.
 
     The temp name does not end in ``.prom``, so the collector never picks it up; mode 0644
-    because node-exporter runs as another user and our UMask is 0007.
+    because node-exporter runs as another user and our UMask is 0077.
     """
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
