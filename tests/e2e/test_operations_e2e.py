@@ -179,3 +179,12 @@ def test_sighup_adds_a_number_that_sends_and_refuses_a_window_change_by_name(dae
     log = _wait_log(d, "reload refused")
     assert "links[0].window" in log.split("reload refused")[-1]
     assert d.call("status")["links"][0]["window"] == 50      # still the running value
+
+
+def test_a_socket_path_that_is_a_regular_file_is_never_replaced(daemon_factory):
+    d = daemon_factory(CONFIG)
+    Path(d.socket).write_text("not a socket")
+    res = _run(d.config, Path(d.state), d.socket)
+    assert res.returncode == 2 and "exists and is not a socket" in res.stderr
+    assert "link sim" not in res.stderr and not Path(d.state).exists()     # checked before anything
+    assert Path(d.socket).read_text() == "not a socket"

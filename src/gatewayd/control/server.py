@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import socket as pysocket
+import stat
 from typing import Any
 
 import msgspec
@@ -78,8 +79,10 @@ def check_not_listening(path: str) -> None:
     Called before the daemon touches anything (store lock, links, the socket file), so a second
     instance started by mistake leaves the running one, its socket and its carriers alone.
     """
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return
+    if not stat.S_ISSOCK(os.lstat(path).st_mode):
+        raise GatewayError(f"{path} exists and is not a socket; not replacing it", code="config")
     probe = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
     try:
         probe.connect(path)
@@ -93,7 +96,7 @@ def check_not_listening(path: str) -> None:
 async def _bind(path: str, mode: int, group: str | None = None) -> trio.socket.SocketType:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     check_not_listening(path)   # again: one may have started since serve() checked
-    if os.path.exists(path):
+    if os.path.lexists(path):
         os.unlink(path)   # stale socket from a crash (nobody answered the probe)
     sock = trio.socket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
     await sock.bind(path)
