@@ -1,7 +1,8 @@
 """``gatewayctl``: a blocking socket client for scripts and humans.
 
 Exit codes: 0 ok; 1 the daemon refused the request (the reply's code and message are printed);
-2 bad usage or input; 3 the daemon is not running / the socket cannot be reached.
+2 bad usage or input; 3 the daemon is not running (no socket, connection refused). Permission
+denied on the socket is 1: the daemon runs, we may not reach it.
 Human output by default, ``--json`` for machines (one JSON document, or JSON lines for ``tail``).
 Domain modules add subcommands through ``COMMAND_MODULES`` (each has ``add_commands(sub)``).
 """

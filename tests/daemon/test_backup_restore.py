@@ -95,3 +95,29 @@ async def test_a_restored_backup_flags_what_it_held_unfinished(tmp_path):
         assert any("restored from a backup taken" in h[0] for h in hist)
     async with running(cfg) as gw:                        # once only: the mark is gone
         assert not query(gw, "SELECT 1 FROM sqlite_master WHERE name = 'backup_origin'")
+
+
+@pytest.mark.trio
+async def test_a_restored_backup_under_crash_policy_fail_fails_them_for_review(tmp_path):
+    from support import SIM_CONFIG
+
+    cfg = make_config(tmp_path, text=SIM_CONFIG + '\n[queue]\ncrash_policy = "fail"\n')
+    backup = tmp_path / "backup.db"
+    async with running(cfg) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        lane = gw.dispatcher.lanes[FROM]
+        lane.number = msgspec.structs.replace(lane.number, enabled=False)
+        held = await c.call("send", **{"from": FROM, "to": "+14155550123", "text": "held"})
+        await c.call("backup", path=str(backup))
+    state = tmp_path / "state"
+    for f in state.glob("gatewayd.db*"):
+        if not f.name.endswith(".lock"):
+            f.unlink()
+    shutil.copy(backup, state / "gatewayd.db")
+    async with running(cfg) as gw:
+        [(st, dup, code)] = query(gw, "SELECT state, possible_duplicate, error_code FROM messages WHERE id = ?",
+                                  (held["id"],))
+        assert (st, dup, code) == ("failed", 1, "restored")
+        c = await AsyncClient.connect(gw.socket_path)
+        assert (await c.call("retry", message_id=held["id"]))["state"] == "queued"   # the operator's choice
+        await wait_until(gw, lambda: states(gw).get("delivered") == 1)

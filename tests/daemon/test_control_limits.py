@@ -3,10 +3,8 @@ buffers, refusals logged and audited, and access changes on reload reaching open
 
 from __future__ import annotations
 
-import logging
 import pwd
 
-import msgspec
 import pytest
 import trio
 
