@@ -282,5 +282,8 @@ def _check(cfg: Config) -> None:
 def read_secret(value: str | None, path: str | None) -> str:
     """Passwords and PINs may come from files so that the config can be world-readable."""
     if path:
+        from .permissions import warn_if_exposed
+
+        warn_if_exposed(path)
         return Path(path).read_text().strip()
     return value or ""

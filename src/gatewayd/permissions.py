@@ -73,6 +73,38 @@ def socket_group(configured: str | None) -> str | None:
     return OPERATORS_GROUP
 
 
+def warn_if_exposed(path: str | Path) -> None:
+    """A secret (carrier password, SIM PIN) readable by anyone but the daemon gets a warning
+    naming who can read it: every user, or the members of its group."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return      # the read that follows reports it
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o004:
+        log.warning("%s is readable by every local user (%o): chmod 0640, owner root, group gatewayd", path, mode)
+        return
+    if mode & 0o040:
+        try:
+            members = set(grp.getgrgid(st.st_gid).gr_mem)
+            me = pwd_name(os.geteuid())
+        except KeyError:
+            return
+        others = sorted(members - {me})
+        if others:
+            log.warning("%s is readable by group %s, whose members %s are not the daemon: keep secrets in "
+                        "a group of the daemon's own", path, grp.getgrgid(st.st_gid).gr_name, ", ".join(others))
+
+
+def pwd_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def give_group(socket_path: str, group: str) -> None:
     """Hand the socket, and the directory that holds it, to the operators' group.
 

@@ -75,3 +75,17 @@ def test_check_config_exits_2_with_the_key_path(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert "access.agents[0]: user 'alice' is in both admins and agents" in res.stderr
+
+
+def test_a_secret_others_can_read_is_warned_about(tmp_path: Path, caplog) -> None:
+    import os
+
+    secret = tmp_path / "carrier.password"
+    secret.write_text("hunter2\n")
+    os.chmod(secret, 0o644)
+    assert config.read_secret(None, str(secret)) == "hunter2"
+    assert "readable by every local user" in caplog.text
+    caplog.clear()
+    os.chmod(secret, 0o600)
+    assert config.read_secret(None, str(secret)) == "hunter2"
+    assert caplog.text == ""
