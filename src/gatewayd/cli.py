@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
@@ -13,6 +14,7 @@ from . import __version__
 from . import config as config_mod
 from . import log as log_mod
 from .errors import ConfigError, GatewayError
+from .permissions import PRIVATE_UMASK
 
 log = logging.getLogger("gatewayd")
 
@@ -50,24 +52,37 @@ def main(argv: list[str] | None = None) -> int:
     # call of the loop could wait that long for the writer to let go; 1 ms measured ~7% more
     # messages/s and ~6% less CPU per message in bench/smpp_throughput.py.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    os.umask(PRIVATE_UMASK)   # the unit sets it too; run by hand, the database must not be 0644
+    code = _serve(cfg, load)
+    log.info("gatewayd %s stopped (exit %d)", __version__, code)
+    return code
+
+
+def _serve(cfg: config_mod.Config, load) -> int:
     try:
         trio.run(_run, cfg, load)
     except GatewayError as exc:
         log.error("%s", exc)
-        return 1
+        return _exit_code(exc)
     except BaseExceptionGroup as group:   # nurseries wrap errors; ours still get a plain message
         ours = group.subgroup(lambda e: isinstance(e, GatewayError))
         if ours is None:
             log.exception("gatewayd failed")
             return 1
-        log.error("%s", _first_leaf(ours))
-        return 1
+        first = _first_leaf(ours)
+        log.error("%s", first)
+        return _exit_code(first)
     except KeyboardInterrupt:
         return 0
     except Exception:
         log.exception("gatewayd failed")
         return 1
     return 0
+
+
+def _exit_code(exc: BaseException) -> int:
+    """2 for what only an edit of the configuration fixes (systemd does not restart on 2)."""
+    return 2 if isinstance(exc, ConfigError) or getattr(exc, "code", None) == "config" else 1
 
 
 def _first_leaf(group: BaseException) -> BaseException:

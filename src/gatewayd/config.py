@@ -144,7 +144,9 @@ class QueueConfig(_Base):
 class ControlConfig(_Base):
     socket: str = "/run/gatewayd/gatewayd.sock"
     socket_mode: int = 0o660
+    socket_group: str | None = None   # operators' group given the socket (and its directory)
     max_line_bytes: PosInt = 1_048_576
+    max_connections: PosInt = 64
 
 
 class MetricsConfig(_Base):
@@ -199,10 +201,8 @@ def _key_path(err: msgspec.ValidationError) -> tuple[str, str]:
     """msgspec says ``Object contains unknown field `x` - at `$.links[0]` ``: split it."""
     text = str(err)
     m = re.search(r" - at `\$(.*)`$", text)
-    if not m:
-        return "", text
-    message = text[: m.start()]
-    path = m.group(1).lstrip(".")
+    message = text[: m.start()] if m else text    # a top-level error has no "at `$...`"
+    path = m.group(1).lstrip(".") if m else ""
     unknown = re.match(r"Object contains unknown field `(.+)`", message)
     if unknown:
         path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
@@ -274,10 +274,16 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"unknown region {cfg.default_region!r}", "default_region")
     except ImportError:  # pragma: no cover
         pass
+    from . import config_rules
+
+    config_rules.check(cfg)
 
 
 def read_secret(value: str | None, path: str | None) -> str:
     """Passwords and PINs may come from files so that the config can be world-readable."""
     if path:
+        from .permissions import warn_if_exposed
+
+        warn_if_exposed(path)
         return Path(path).read_text().strip()
     return value or ""

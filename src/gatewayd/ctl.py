@@ -1,7 +1,8 @@
 """``gatewayctl``: a blocking socket client for scripts and humans.
 
 Exit codes: 0 ok; 1 the daemon refused the request (the reply's code and message are printed);
-2 bad usage or input; 3 the daemon is not running / the socket cannot be reached.
+2 bad usage or input; 3 the daemon is not running (no socket, connection refused). Permission
+denied on the socket is 1: the daemon runs, we may not reach it.
 Human output by default, ``--json`` for machines (one JSON document, or JSON lines for ``tail``).
 Domain modules add subcommands through ``COMMAND_MODULES`` (each has ``add_commands(sub)``).
 """
@@ -45,8 +46,9 @@ class Client:
             raise CtlError("not_running", f"gatewayd is not running (no socket at {path})", 3) from None
         except ConnectionRefusedError:
             raise CtlError("not_running", f"gatewayd is not running (connection refused at {path})", 3) from None
-        except PermissionError:
-            raise CtlError("forbidden", f"permission denied on {path} (are you in the gatewayd group?)", 3) from None
+        except PermissionError:   # it runs, we may not reach it: not exit 3 ("not running")
+            raise CtlError("forbidden", f"permission denied on {path} (are you in the operators' group,"
+                                        " gatewayd-operators?)", 1) from None
         self.buf = b""
         self._next_id = 0
 
@@ -95,14 +97,32 @@ def emit(args: argparse.Namespace, result: Any, human) -> None:
         human(result)
 
 
-def table(rows: list[list[Any]], headers: list[str]) -> None:
-    cols = [headers] + [[("" if c is None else str(c)) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(headers))]
-    for r in cols:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+def table(rows: list[list[Any]], headers: list[str], wrap: dict[int, int] | None = None) -> None:
+    """Aligned columns; ``wrap`` {column: width} folds long cells (a link's down reason) onto
+    continuation lines instead of widening the whole table."""
+    for line in table_lines(rows, headers, wrap):
+        print(line)
+
+
+def table_lines(rows: list[list[Any]], headers: list[str], wrap: dict[int, int] | None = None) -> list[str]:
+    import textwrap
+
+    wrap = wrap or {}
+    physical: list[list[str]] = [headers]
+    for r in rows:
+        cells = [("" if c is None else str(c)) for c in r]
+        folded = [textwrap.wrap(c, wrap[i], break_long_words=True) or [""] if i in wrap and len(c) > wrap[i] else [c]
+                  for i, c in enumerate(cells)]
+        for k in range(max(len(f) for f in folded)):
+            physical.append([f[k] if k < len(f) else "" for f in folded])
+    widths = [max(len(r[i]) for r in physical) for i in range(len(headers))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in physical]
 
 
 # ---- core commands ----------------------------------------------------------------------------
+
+
+REASON_WIDTH = 40   # keeps `status` within 100 columns when a link is down with a long reason
 
 
 def cmd_status(c: Client, args) -> None:
@@ -112,7 +132,8 @@ def cmd_status(c: Client, args) -> None:
         print(f"gatewayd {st['version']}, up since {ts(st['started_at'])}")
         print("\nLinks:")
         table([[lk["name"], lk["kind"], lk["state"], lk["reason"], f"{lk['in_flight']}/{lk['window']}",
-                lk["sent_last_min"]] for lk in st["links"]], ["NAME", "KIND", "STATE", "REASON", "WINDOW", "SENT/MIN"])
+                lk["sent_last_min"]] for lk in st["links"]], ["NAME", "KIND", "STATE", "REASON", "WINDOW", "SENT/MIN"],
+              wrap={3: REASON_WIDTH})
         print("\nNumbers:")
         table([[n["address"], ",".join(n["links"]), f"{n['rate']}/s", n["burst"],
                 f"{n['used_today']}/{n['daily_cap'] or '-'}", "yes" if n["enabled"] else "no"] for n in st["numbers"]],
@@ -144,14 +165,49 @@ def _read_batch(path: str) -> list[dict]:
     return items
 
 
+BATCH_MAX_ITEMS = 5000
+DEFAULT_MAX_LINE = 1_048_576
+_REQUEST_OVERHEAD = 100      # {"op":"send_batch","id":N,"messages":[...]} around the items
+
+
+def batch_chunks(items: list[dict], max_line: int) -> Iterator[tuple[int, list[dict] | str]]:
+    """``(start, items)`` requests that each encode under ``max_line`` bytes (and 5,000 items);
+    ``(index, reason)`` for one item that alone is over it (it cannot be sent in any request)."""
+    budget = max_line - _REQUEST_OVERHEAD
+    chunk: list[dict] = []
+    start, size = 0, 0
+    for i, it in enumerate(items):
+        n = len(msgspec.json.encode(it)) + 1      # and its comma
+        if n > budget:
+            if chunk:
+                yield start, chunk
+            chunk, size = [], 0
+            yield i, f"{n} bytes encoded: over the daemon's request limit of {max_line} bytes"
+            start = i + 1
+            continue
+        if chunk and (size + n > budget or len(chunk) >= BATCH_MAX_ITEMS):
+            yield start, chunk
+            chunk, size = [], 0
+        if not chunk:
+            start = i
+        chunk.append(it)
+        size += n
+    if chunk:
+        yield start, chunk
+
+
 def cmd_send(c: Client, args) -> None:
     if args.batch:
         items = _read_batch(args.batch)
+        for it in items:
+            it.setdefault("priority", args.priority or "bulk")
+        max_line = c.call("hello").get("max_line_bytes") or DEFAULT_MAX_LINE
         total = {"accepted": 0, "duplicates": 0, "rejected": 0, "items": []}
-        for start in range(0, len(items), 5000):
-            chunk = items[start: start + 5000]
-            for it in chunk:
-                it.setdefault("priority", args.priority or "bulk")
+        for start, chunk in batch_chunks(items, max_line):
+            if isinstance(chunk, str):
+                total["rejected"] += 1
+                total["items"].append({"index": start, "error": chunk, "code": "line_too_long"})
+                continue
             res = c.call("send_batch", messages=chunk)
             for k in ("accepted", "duplicates", "rejected"):
                 total[k] += res[k]

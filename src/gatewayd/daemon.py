@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -24,13 +23,15 @@ import trio
 from . import __version__, extensions, phones
 from .bus import Bus
 from .config import Config
+from .errors import ConfigError
 from .links import make_link
 from .links.base import Inbound, LinkStatus, Receipt
+from .models import LinkState
 from .metrics import Metrics, MetricsSnapshot, serve_metrics, write_textfile
 from .sending.dispatcher import Dispatcher
 from .sending.router import LinkRuntime
 from .store import inbound as inbound_store
-from .store import actions, bulk
+from .store import actions, bulk, restore
 from .store.store import Store, Tx
 from .systemd import Notifier, watchdog_pinger
 
@@ -84,7 +85,9 @@ class _Sink:
         lr.status = s
         lr.notify()
         if (old.state, old.reason) != (s.state, s.reason):
-            log.info("link %s: %s %s", s.link, s.state.value, s.reason)
+            down = s.state is LinkState.DOWN
+            log.log(logging.WARNING if down else logging.INFO, "link %s: %s%s", s.link, s.state.value,
+                    f" ({s.reason})" if s.reason else "")
             self.gw.emit_nowait("link.state", link=s.link, kind=s.kind, state=s.state.value, reason=s.reason,
                                 detail=dict(s.detail))
         else:
@@ -108,8 +111,10 @@ class Gateway:
         self.services: list[tuple[str, Service]] = []
         self.reload_hooks: list[Callable[[Config], None]] = []
         self.handlers: dict[type, Any] = {}
+        self.overrides: dict[tuple[str, str], bool] = {}   # gatewayctl enable/disable, as stored
         self.ready = trio.Event()
         self.socket_path = cfg.control.socket
+        self.socket_identity: tuple[int, int] | None = None   # (dev, inode) of the socket we bound
         self._delivered: list[float] = []
         now = trio.current_time()
         for lc in cfg.links:
@@ -162,20 +167,27 @@ class Gateway:
 
     def apply_overrides(self, rows: list[tuple[str, str, int]]) -> None:
         for kind, name, enabled in rows:
+            self.overrides[(kind, name)] = bool(enabled)
             if kind == "link" and name in self.links:
                 self.links[name].enabled = bool(enabled)
             elif kind == "number" and name in self.dispatcher.lanes:
                 self.dispatcher.lanes[name].enabled = bool(enabled)
 
     def reload(self, cfg: Config) -> None:
-        """SIGHUP: apply what can change live (rates, bursts, caps, access, flags, log level)."""
+        """SIGHUP: apply the new configuration whole, or refuse it naming each key that needs a
+        restart (reload_plan.py says which are which)."""
+        from .reload_plan import restart_keys
+
+        needs_restart = restart_keys(self.cfg, cfg)
+        if needs_restart:
+            raise ConfigError("these changes need `systemctl restart gatewayd`: " + ", ".join(needs_restart))
         self.notifier.reloading()
         old = self.cfg
         self.cfg = cfg
         self.dispatcher.reconfigure(cfg)
         for lc in cfg.links:
-            if lc.name in self.links:
-                self.links[lc.name].enabled = lc.enabled
+            if lc.name in self.links:   # `gatewayctl disable` outlives a reload as it outlives a restart
+                self.links[lc.name].enabled = self.overrides.get(("link", lc.name), lc.enabled)
         logging.getLogger().setLevel(cfg.log_level.upper())
         for lr in self.links.values():
             set_level = getattr(lr.link, "set_log_level", None)   # links in a process of their own
@@ -183,8 +195,9 @@ class Gateway:
                 set_level(cfg.log_level)
         for hook in self.reload_hooks:
             hook(cfg)
-        if [lk.name for lk in old.links] != [lk.name for lk in cfg.links]:
-            log.warning("reload: link set changed; new or removed links take effect on restart")
+        added = sorted({n.address for n in cfg.numbers} - {n.address for n in old.numbers})
+        if added:
+            log.info("reload: number(s) %s added and sending", ", ".join(added))
         self.emit_nowait("config.reloaded")
         self.notifier.ready("reloaded")
 
@@ -217,27 +230,33 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
                 config_loader: Callable[[], Config] | None = None,
                 task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
     """Run the gateway until ``shutdown`` is set. ``task_status.started(gw)`` once READY."""
-    from .control.server import serve_control
+    from .control.server import check_not_listening, serve_control, unlink_own_socket
 
+    check_not_listening(cfg.control.socket)   # before the lock, the links, the socket file
     notifier = notifier or Notifier()
     gw = Gateway(cfg, notifier=notifier)
     gw.store.open()
     overrides = gw.store.db.execute("SELECT kind, name, enabled FROM overrides").fetchall()  # type: ignore[union-attr]
     gw.apply_overrides([tuple(r) for r in overrides])
+    restored = gw.store.run_sync(restore.after_restore, cfg.queue.crash_policy)
+    if restored:
+        log.warning("this database was restored from a backup taken %s: messages it held unfinished are "
+                    "flagged possible duplicates (crash_policy %s): %s", restored.pop("taken_at"),
+                    cfg.queue.crash_policy, restored)
     recovered = gw.store.run_sync(actions.recover, cfg.queue.crash_policy)
     if any(recovered.values()):
         log.warning("crash recovery (%s): %s", cfg.queue.crash_policy, recovered)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(gw.store.writer)
+            if cfg.metrics.listen:   # before the links: a port in use must not bring a carrier up first
+                await nursery.start(serve_metrics, gw.metrics, cfg.metrics.listen, gw.refresh_metrics)
             for name, lr in gw.links.items():
                 await nursery.start(lr.link.run)
             await nursery.start(gw.dispatcher.run)
             for name, service in gw.services:
                 await nursery.start(service, gw)
             await nursery.start(serve_control, gw)
-            if cfg.metrics.listen:
-                await nursery.start(serve_metrics, gw.metrics, cfg.metrics.listen, gw.refresh_metrics)
             if cfg.metrics.textfile:
                 await nursery.start(write_textfile, gw.metrics, cfg.metrics.textfile, cfg.metrics.interval_s,
                                     gw.refresh_metrics)
@@ -263,10 +282,7 @@ async def serve(cfg: Config, shutdown: trio.Event, *, notifier: Notifier | None 
             nursery.cancel_scope.cancel()
     finally:
         gw.store.close()
-        try:
-            os.unlink(gw.socket_path)
-        except OSError:
-            pass
+        unlink_own_socket(gw.socket_path, gw.socket_identity)
 
 
 async def _reloader(gw: Gateway, reloads: trio.MemoryReceiveChannel, loader: Callable[[], Config]) -> None:

@@ -245,7 +245,10 @@ async def serve_metrics(
     host, port = parse_listen(listen)
     if not _is_loopback(host):
         log.warning("metrics served on non-loopback address %s: protect it with a firewall", host)
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:   # port taken, address not ours: a restart cannot fix it (exit 2)
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", "metrics.listen") from None
     addresses = [ln.socket.getsockname()[:2] for ln in listeners]
     log.info("metrics on http://%s:%d/metrics", *addresses[0])
     limiter = trio.CapacityLimiter(MAX_CONNECTIONS)
@@ -261,7 +264,7 @@ def _write_atomically(path: str, data: bytes) -> None:
     """Readers (node-exporter) see the old file or the new one, never half of one.
 
     The temp name does not end in ``.prom``, so the collector never picks it up; mode 0644
-    because node-exporter runs as another user and our UMask is 0007.
+    because node-exporter runs as another user and our UMask is 0077.
     """
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)

@@ -203,15 +203,33 @@ async def test_unit_user_comes_from_sysusers_and_can_open_modems():
     sysusers = (SYSTEMD_DIR / "gatewayd.sysusers.conf").read_text()
     assert UNIT["User"] == ["gatewayd"] and UNIT["Group"] == ["gatewayd"]
     assert "\nu gatewayd " in sysusers
-    assert UNIT["SupplementaryGroups"] == ["dialout"]
+    assert UNIT["SupplementaryGroups"] == ["dialout gatewayd-operators"]
+    assert "\ng gatewayd-operators " in sysusers and "\nm gatewayd gatewayd-operators" in sysusers
     assert UNIT["PrivateDevices"] == ["no"] and UNIT["DevicePolicy"] == ["closed"]
     assert {"char-ttyUSB rw", "char-ttyACM rw"} <= set(UNIT["DeviceAllow"])
+
+
+async def test_state_and_secrets_are_private_and_operators_get_only_the_socket():
+    assert UNIT["StateDirectoryMode"] == ["0700"] and UNIT["RuntimeDirectoryMode"] == ["0750"]
+    tmpfiles = (SYSTEMD_DIR / "gatewayd.tmpfiles.conf").read_text()
+    assert "d      /var/lib/gatewayd      0700 gatewayd gatewayd" in tmpfiles
+    assert "d      /etc/gatewayd          0750 root     gatewayd" in tmpfiles   # group gatewayd: the daemon only
+    sysusers = (SYSTEMD_DIR / "gatewayd.sysusers.conf").read_text()
+    members = [line.split()[2] for line in sysusers.splitlines() if line.startswith("m gatewayd ")]
+    assert "gatewayd" not in members    # nobody else is put in the daemon's own group
+    assert "@chown" in UNIT["SystemCallFilter"]   # the daemon hands the socket to the operators' group
+
+
+async def test_unit_bounds_memory_tasks_and_files():
+    assert UNIT["MemoryMax"] == ["1G"] and UNIT["TasksMax"] == ["256"] and UNIT["LimitNOFILE"] == ["4096"]
+    cap = config.Config().control
+    assert cap.max_connections * cap.max_line_bytes < 1024 ** 3 // 4   # the socket alone cannot reach it
 
 
 async def test_unit_is_sandboxed():
     for key, value in {
         "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "CapabilityBoundingSet": "", "UMask": "0007", "SystemCallArchitectures": "native",
+        "CapabilityBoundingSet": "", "UMask": "0077", "SystemCallArchitectures": "native",
         "MemoryDenyWriteExecute": "yes", "RestrictNamespaces": "yes",
     }.items():
         assert UNIT[key] == [value], key

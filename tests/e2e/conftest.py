@@ -33,6 +33,11 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [str(BIN / "gatewayd"), "--config", str(self.config), "--state-dir", self.state,
                  "--socket", self.socket], stdout=log, stderr=log)
+        return self.wait_socket(self.proc, timeout)
+
+    def wait_socket(self, proc: subprocess.Popen, timeout: float = 30.0) -> "Daemon":
+        """Wait until ``proc`` (started here or by the test itself) serves its socket."""
+        self.proc = proc
         deadline = time.monotonic() + timeout
         while True:   # the socket appears only once the daemon is ready
             if self.proc.poll() is not None:

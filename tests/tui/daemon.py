@@ -47,6 +47,7 @@ office = "main"
 
 [control]
 socket_mode = {socket_mode}
+{socket_group}
 
 [access]
 {access}
@@ -56,12 +57,14 @@ socket_mode = {socket_mode}
 
 class Daemon:
     def __init__(self, reply_share: float = 0.0, *, access: str = "", socket_mode: int = 0o660,
+                 socket_group: str | None = None,
                  extra: str = "") -> None:
         """``access`` is the body of ``[access]``; ``socket_mode`` and a traversable directory
         (``open_to_others``) let another user connect; ``extra`` appends tables (more numbers)."""
         self.dir = Path(tempfile.mkdtemp(prefix="gwtui"))
         self.config = self.dir / "gatewayd.toml"
-        self.config.write_text(CONFIG.format(reply_share=reply_share, access=access, socket_mode=oct(socket_mode))
+        self.config.write_text(CONFIG.format(reply_share=reply_share, access=access, socket_mode=oct(socket_mode),
+                                             socket_group=f'socket_group = "{socket_group}"' if socket_group else "")
                                + extra)
         self.socket = str(self.dir / "s.sock")
         self.state = str(self.dir / "state")

@@ -9,6 +9,7 @@ readable notification. Root runs the daemon and sets the scene through ``gateway
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
 import pwd
 
@@ -54,14 +55,15 @@ AGENT = """agents = ["nobody", "alice", "bob"]
 offices = { default = ["nobody", "alice"], main = ["nobody", "alice"], north = ["bob"] }"""
 VIEWER = """agents = ["alice"]
 viewers = ["nobody"]
-offices = { default = ["nobody", "alice"], main = ["nobody", "alice"] }"""
+offices = { default = ["nobody", "alice"], main = ["nobody", "alice"], north = [] }"""
 
 
 @pytest.fixture
 def scene(request):
     """A daemon whose [access] makes ``nobody`` the parametrised role, a conversation in the
     inbox (root sends, the sim contact answers), and a connector that connects as ``nobody``."""
-    d = Daemon(reply_share=1.0, access=request.param, socket_mode=0o666, extra=OTHER_OFFICE)
+    group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name   # nobody reaches the socket as its group
+    d = Daemon(reply_share=1.0, access=request.param, socket_group=group, extra=OTHER_OFFICE)
     d.open_to_others().start()
     peer = None
     try:

@@ -53,7 +53,11 @@ def user_name(uid: int) -> str:
 
 def resolve(uid: int, access: AccessConfig) -> Principal | None:
     """The principal for ``uid``, or None when the user is unknown (refused)."""
-    name = user_name(uid)
+    return resolve_name(uid, user_name(uid), access)
+
+
+def resolve_name(uid: int, name: str, access: AccessConfig) -> Principal | None:
+    """:func:`resolve` for a name already looked up (a connection re-checks it per request)."""
     offices = tuple(o for o, members in access.offices.items() if name in members)
     limited = name in access.limited
     if uid == 0 or uid == os.getuid() or name in access.admins:

@@ -88,6 +88,11 @@ def _audit_op(tx: Tx, user: str, role: str, op: str, target: str, ok: bool, erro
     tx.emit("audit", user=user, op=op, target=target, ok=ok)
 
 
+async def audit_refusal(gw, user: str, op: str, error: str, role: str = "none") -> None:
+    """Refusals that never reach a handler (unknown user, oversized line) are audited too."""
+    await gw.store.post(_audit_op, user, role, op, "", False, error)
+
+
 def install(gw) -> None:
     gw.handlers = _REGISTRY
 
@@ -97,7 +102,8 @@ def install(gw) -> None:
 
 @handles(P.Hello)
 async def hello(gw, who: Principal, req: P.Hello) -> P.Identity:
-    return P.Identity(who.user, who.uid, who.role, list(who.offices), who.limited, gw.version)
+    return P.Identity(who.user, who.uid, who.role, list(who.offices), who.limited, gw.version,
+                      gw.cfg.control.max_line_bytes)
 
 
 @handles(P.Status)
@@ -261,13 +267,21 @@ async def audit(gw, who: Principal, req: P.AuditQuery) -> list[P.AuditEntry]:
 
 @handles(P.Backup, Role.ADMIN)
 async def backup(gw, who: Principal, req: P.Backup) -> dict:
-    path = os.path.abspath(req.path)
-    if os.path.exists(path):
-        raise GatewayError(f"{path} exists; refusing to overwrite a backup", "exists")
+    # The daemon's working directory means nothing to the caller: clients resolve the path in
+    # theirs (gatewayctl does) and send it absolute.
+    if not os.path.isabs(req.path):
+        raise BadRequest(f"{req.path!r} is relative: give an absolute path")
+    path = os.path.normpath(req.path)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise BadRequest(f"cannot write {path}: directory {directory} does not exist"
+                         f"{' or is not a directory' if os.path.exists(directory) else ''}")
     try:
         size = await gw.store.backup(path)
+    except FileExistsError:
+        raise GatewayError(f"{path} exists; refusing to overwrite a backup", "exists") from None
     except OSError as exc:
-        raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", "io") from None
+        raise BadRequest(f"cannot write {path}: {exc.strerror or exc}") from None
     return {"path": path, "bytes": size}
 
 

@@ -132,6 +132,7 @@ class Identity(msgspec.Struct):
     offices: list[str]
     limited: bool
     version: str
+    max_line_bytes: int | None = None    # longest request line the daemon takes (clients size batches)
 
 
 class LinkView(msgspec.Struct):

@@ -88,11 +88,17 @@ class Dispatcher:
             self.lanes[sender].kick()
 
     def reconfigure(self, cfg: Config) -> None:
-        """SIGHUP: new rates, bursts, caps, enabled flags; lanes for new numbers start on restart."""
+        """SIGHUP: new rates, bursts, caps, enabled flags, links; a new number gets its lane now.
+        A removed number's lane stays until restart (what it had queued still goes out)."""
         self.cfg = cfg
         for number in cfg.numbers:
             if number.address in self.lanes:
                 self.lanes[number.address].reconfigure(number)
+            else:
+                lane = self.lanes[number.address] = Lane(number, self.clock())
+                nursery = getattr(self, "_nursery", None)
+                if nursery is not None and not self.draining:
+                    nursery.start_soon(self._lane, lane)
 
     def number_state(self, address: str) -> dict[str, object]:
         lane = self.lanes.get(address)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -129,8 +130,10 @@ class Store:
 
         The lock comes first: a second daemon pointed at the same state must not run crash
         recovery on a live database (it would requeue the first one's in-flight messages)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        from ..permissions import open_private, private_dir
+
+        private_dir(self.path.parent)
+        self._lock = os.fdopen(open_private(self.path.with_name(self.path.name + ".lock")), "r+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -364,16 +367,33 @@ class Store:
             conn.execute("COMMIT")
 
     async def backup(self, dest: str) -> int:
-        """Consistent online copy through the SQLite backup API. Returns bytes written."""
+        """Consistent online copy through the SQLite backup API. Returns bytes written.
+
+        The file is created first, exclusively and 0600 whatever the umask (a backup holds every
+        message; an existing file is never overwritten): raises FileExistsError / OSError."""
 
         def copy() -> int:
-            target = sqlite3.connect(dest)
+            from ..permissions import PRIVATE_FILE
+
+            os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE))
+            try:
+                target = sqlite3.connect(dest)
+            except sqlite3.Error as exc:
+                os.unlink(dest)
+                raise OSError(str(exc)) from None
             try:
                 src = sqlite3.connect(str(self.path))
                 try:
                     src.backup(target, pages=4096)
                 finally:
                     src.close()
+                from .restore import mark_copy
+
+                mark_copy(target, self.clock())   # a daemon started on this copy knows it is a restore
+            except sqlite3.Error as exc:          # disk full, I/O error: no half backup left behind
+                target.close()
+                os.unlink(dest)
+                raise OSError(f"backup failed: {exc}") from None
             finally:
                 target.close()
             return Path(dest).stat().st_size

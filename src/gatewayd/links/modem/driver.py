@@ -22,6 +22,17 @@ CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
 
+def _loggable(cmd: str) -> str:
+    """A command as it may appear in the journal: never the SIM PIN or PUK."""
+    return "AT+CPIN=<secret>" if cmd.upper().startswith("AT+CPIN=") else cmd
+
+
+def _log_answer(device: str, pending: "_Pending") -> None:
+    if log.isEnabledFor(logging.DEBUG) and pending.final is not None:
+        log.debug("%s: <- %d line(s), %s%s", device, len(pending.lines), pending.final.label,
+                  f" ({pending.final.text})" if not pending.final.ok else "")
+
+
 class CommandError(Exception):
     """The modem answered a command with ERROR / +CME ERROR / +CMS ERROR."""
 
@@ -81,6 +92,7 @@ class Driver:
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, Urc):
+            log.debug("%s: <- URC %s", self.port.device, event.name)
             try:
                 self._urc_send.send_nowait(event)
             except trio.WouldBlock:
@@ -113,6 +125,7 @@ class Driver:
     async def send_pdu(self, pdu_hex: str, length: int, *, timeout: float) -> int:
         """AT+CMGS=<len>, wait for ``> ``, send PDU + Ctrl-Z; returns the TP-MR."""
         cmd = f"AT+CMGS={length}"
+        log.debug("%s: -> %s (PDU of %d octets)", self.port.device, cmd, length)
         async with self._lock:
             pending = _Pending()
             self._pending = pending
@@ -134,6 +147,7 @@ class Driver:
             finally:
                 self._pending = None
                 self.parser.expect = self.parser.echo = None
+            _log_answer(self.port.device, pending)
             lines = self._finish(cmd, pending)
         for line in lines:
             if line.startswith("+CMGS:"):
@@ -147,16 +161,19 @@ class Driver:
         pending = _Pending()
         self._pending = pending
         self.parser.expect, self.parser.echo = expect, cmd
+        log.debug("%s: -> %s", self.port.device, _loggable(cmd))
         try:
             with trio.fail_after(timeout):
                 await self.port.send(cmd.encode() + b"\r")
                 while pending.final is None:
                     await pending.changed.wait()
         except trio.TooSlowError:
+            log.debug("%s: %s: no final result in %gs", self.port.device, _loggable(cmd), timeout)
             raise CommandTimeout(cmd, self.garbage) from None
         finally:
             self._pending = None
             self.parser.expect = self.parser.echo = None
+        _log_answer(self.port.device, pending)
         return pending
 
     @staticmethod

@@ -49,7 +49,11 @@ class SerialPort:
         try:
             self._serial = await trio.to_thread.run_sync(_open)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise PortGone(f"cannot open {self.device}: {exc}") from None
+            # pyserial's text repeats the device and wraps the OSError's ("could not open port X:
+            # [Errno 2] No such file or directory: 'X'"): say it once, in words.
+            errno_ = getattr(exc, "errno", None)
+            reason = os.strerror(errno_) if isinstance(errno_, int) and errno_ > 0 else str(exc)
+            raise PortGone(f"cannot open {self.device}: {reason}") from None
         self._fd = self._serial.fileno()
         # pyserial's timeout=0 means VMIN=0, where "no data" reads as end-of-file; with VMIN=1
         # and O_NONBLOCK an empty read is EAGAIN and a real 0-byte read means the device is gone.

@@ -24,7 +24,7 @@ from functools import partial
 
 import trio
 
-from . import codec
+from . import codec, trace
 from .codec import Pdu
 
 log = logging.getLogger("gatewayd.links.smpp")
@@ -214,6 +214,9 @@ class Session:
             while self._out:
                 data = bytes(self._out)
                 self._out.clear()
+                if log.isEnabledFor(logging.DEBUG):
+                    for pdu in trace.split(data):
+                        log.debug("%s: -> %s", self.name, trace.describe(pdu))
                 drained, self._drained = self._drained, trio.Event()
                 drained.set()
                 with trio.move_on_after(WRITE_TIMEOUT_S) as scope:
@@ -291,6 +294,8 @@ class Session:
             self.close(f"connection lost: {exc or type(exc).__name__}")
 
     async def _dispatch(self, raw: bytes) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: <- %s", self.name, trace.describe(raw))
         try:
             pdu = codec.decode(raw)
         except codec.DecodeError as exc:
