@@ -55,19 +55,19 @@ def ready(d, tmp_path, n: int = 20, extra: str = "") -> None:
 def test_pause_resume_stop_report_counts_each_recipient_once(daemon_factory, tmp_path):
     """18.1: 300 contacts, pause while sending, resume, stop: the report adds up to what was made,
     one message per recipient, and a pause leaves its messages queued (not ignored)."""
-    d = daemon_factory(config(rate=40)).start()
+    d = daemon_factory(config(rate=10)).start()
     ready(d, tmp_path, n=300)
     cid = int(d.ctl("campaign", "create", "--name", "P", "--script", "s", "--list", "L", "--from", FROM,
                     "--launch").stdout)
     db = sqlite3.connect(f"file:{d.state}/gatewayd.db?mode=ro", uri=True)
     attempted = "SELECT count(*) FROM messages WHERE campaign_id = ? AND state NOT IN ('queued')"
-    wait_for(d, lambda: db.execute(attempted, (cid,)).fetchone()[0] >= 40)
+    wait_for(d, lambda: db.execute(attempted, (cid,)).fetchone()[0] >= 20)
     d.ctl("campaign", "pause", str(cid))
     paused = d.ctl_json("campaign", "report", str(cid))["send_status"]
     assert paused["ignored"] == 0 and paused["by_state"]["queued"] > 0
     d.ctl("campaign", "resume", str(cid))
     done = db.execute(attempted, (cid,)).fetchone()[0]
-    wait_for(d, lambda: db.execute(attempted, (cid,)).fetchone()[0] >= done + 40)
+    wait_for(d, lambda: db.execute(attempted, (cid,)).fetchone()[0] >= done + 20)
     d.ctl("campaign", "stop", str(cid))
     wait_for(d, lambda: not db.execute("SELECT 1 FROM messages WHERE campaign_id = ? AND state = 'sending'",
                                        (cid,)).fetchone())
@@ -77,7 +77,7 @@ def test_pause_resume_stop_report_counts_each_recipient_once(daemon_factory, tmp
     assert made[0] == made[1] <= 300                                 # one message per recipient, never two
     assert sum(rep["send_status"]["by_state"].values()) == made[0]
     assert sum(rep["performance"]["messages"].values()) == made[0]
-    assert rep["send_status"]["succeeded"] >= 80
+    assert rep["send_status"]["succeeded"] >= 40
 
 
 def test_an_opt_out_of_everything_stops_direct_sends_unless_transactional(daemon_factory):

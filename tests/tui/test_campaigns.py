@@ -8,7 +8,7 @@ import pytest
 from fake_campaigns import CampaignClient
 from fake_client import T0
 from helpers import cells, notes, until
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from gatewaytui.app import GatewayApp
 from gatewaytui.widgets.calendar import MonthCalendar
@@ -148,7 +148,9 @@ async def test_search_and_tag_filter_go_to_the_daemon():
     app = app_for(client)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_tab(pilot, app, "active")
-        await pilot.press("slash", *"spring", "space", "number_sign", *"sale", "enter")
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.focused, Input), what="search box focused")
+        await pilot.press(*"spring", "space", "number_sign", *"sale", "enter")
         await until(pilot, lambda: client.sent("campaign_list")[-1].tag == "sale", what="filtered request")
         assert client.sent("campaign_list")[-1].search == "spring"
         await until(pilot, lambda: app.screen.rows["active"] == [], what="no match")
