@@ -25,8 +25,9 @@ from ..control.handlers import handles
 from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Role
 from ..phones import normalise
+from ..store import compliance as compliance_sql
 from ..store.store import Tx
-from . import lifecycle, readiness, schedule, scripts, steps
+from . import content, lifecycle, readiness, schedule, scripts, steps
 
 
 def _visible(who: Principal, row: sqlite3.Row) -> bool:
@@ -200,6 +201,8 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
         cols["schedule_at"] = schedule.parse_at(f.at, f.tz)
     if f.quiet_start or f.quiet_end:
         schedule.check_quiet(f.quiet_start, f.quiet_end)
+    if f.hours is not None:
+        cols["hours"] = content.check_rule_set(f.hours, cfg)
     if f.variants is not None:
         cols["variants"] = [{"script_id": scripts.resolve(db, str(v.get("script")))["id"],
                              "weight": float(v.get("weight", 0))} for v in f.variants]
@@ -225,7 +228,9 @@ async def _view(gw, campaign_id: int) -> dict:
         lst = db.execute("SELECT name FROM lists WHERE id = ?", (row["list_id"],)).fetchone()
         extra["list"] = lst[0] if lst else None
         if row["status"] == "draft":
-            extra["not_ready"] = lifecycle.readiness(db, row, gw.cfg, gw.dispatcher.number_state)
+            extra["not_ready"], extra["checks"] = readiness.review_many(
+                db, [row], gw.cfg, gw.dispatcher.number_state)[row["id"]]
+        extra["held"] = compliance_sql.held_summary(db, campaign_id)
         return lifecycle.campaign_dict(row, extra)
 
     return await gw.store.read(q)
@@ -294,8 +299,9 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
                                 created_by=who.user if who.limited and who.role is not Role.ADMIN else None,
                                 limit=min(max(req.limit, 1), 1000))
         drafts = [r for r in rows if r["status"] == "draft"]
-        ready = readiness.check_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
-        return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]]} if r["id"] in ready else None) for r in rows]
+        ready = readiness.review_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
+        return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]][0], "checks": ready[r["id"]][1]}
+                                        if r["id"] in ready else None) for r in rows]
 
     return await gw.store.read(q)
 
