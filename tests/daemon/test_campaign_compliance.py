@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from gatewayd import config
-from support import AsyncClient
+from support import AsyncClient, wait_until
 
 from test_campaign_kit import NUMBER, OTHER, cfg_text, running
 
@@ -100,14 +100,17 @@ async def test_a_texas_recipient_on_a_sunday_morning_is_held_to_noon_local(tmp_p
             camp = await launch(c, "sun", "s", hours="us")
             sent = lambda: {m["recipient"]: m for m in rows(gw, "SELECT * FROM messages WHERE campaign_id = ?",
                                                             camp["id"])}
-            # 07:00 in San Francisco: federal 08:00 opens first there (10:00 Dallas time); Texas waits.
-            await until(lambda: SF in sent(), 3 * 3600)
+            # 07:57 in San Francisco: federal 08:00 opens first there (10:00 Dallas time); Texas waits.
+            await until(lambda: SF in sent(), 600)
             assert local(sent()[SF]["created_at"], LA).hour == 8 and DALLAS not in sent()
             held = {r["phone"]: r for r in await c.call("campaign_contacts", campaign_id=camp["id"])}
             assert "sending hours (us; TX; America/Chicago): held until Sun 2026-12-06 12:00" in held[DALLAS]["held_reason"]
             shown = await c.call("campaign_show", campaign_id=camp["id"])
             assert shown["held"] == {"sending hours": 1}
-            await until(lambda: DALLAS in sent(), 4 * 3600)
+            wall.jump_to(dt.datetime(2026, 12, 6, 11, 55, tzinfo=CHI))
+            await trio.sleep(240)
+            assert DALLAS not in sent()                                          # 11:59: still held
+            await until(lambda: DALLAS in sent(), 600)
             at = local(sent()[DALLAS]["created_at"], CHI)
             assert (at.date(), at.hour) == (dt.date(2026, 12, 6), 12)
             await until(lambda: sent()[DALLAS]["state"] == "delivered", 600)     # it really went out
@@ -131,7 +134,10 @@ async def test_a_recipient_whose_zone_is_unknown_gets_the_strictest_window(tmp_p
             assert "state unknown; zone unknown: all of 7 zone(s)" in held[TOLL_FREE]
             # Never "send anyway": it may go only when every US zone is inside the strictest state
             # window (10:00 Kentucky start in Honolulu = 15:00 in New York).
-            await until(lambda: TOLL_FREE in sent(), 8 * 3600)
+            wall.jump_to(dt.datetime(2026, 12, 7, 14, 50, tzinfo=NY))
+            await trio.sleep(120)
+            assert TOLL_FREE not in sent()                                       # 14:52 in New York
+            await until(lambda: TOLL_FREE in sent(), 1800)
             assert local(sent()[TOLL_FREE], NY) >= dt.datetime(2026, 12, 7, 15, 0, tzinfo=NY)
             assert local(sent()[TOLL_FREE], ZoneInfo("Pacific/Honolulu")).hour == 10
 
@@ -172,12 +178,16 @@ async def test_a_contact_is_capped_at_three_a_day_across_two_campaigns_and_numbe
             await until(lambda: len(msgs()) == 2, 600)
             b = await launch(c, "b", "two", number=OTHER)                        # another campaign, another number
             await until(lambda: len(msgs()) == 3, 600)
-            await trio.sleep(3600)
+            await trio.sleep(120)
             assert len(msgs()) == 3                                              # the fourth waits
             cc = {r["phone"]: r for r in await c.call("campaign_contacts", campaign_id=b["id"])}
             assert cc[SF]["held_reason"].startswith("frequency cap (3 campaign messages in 24 h, limit 3 by caps.per_day)")
             assert (await c.call("campaign_show", campaign_id=b["id"]))["held"] == {"frequency cap": 1}
-            await until(lambda: len(msgs()) == 4, 25 * 3600)
+            first = msgs()[0]["created_at"]
+            wall.jump_to(dt.datetime.fromtimestamp(first + 86400 - 120, LA))
+            await trio.sleep(60)
+            assert len(msgs()) == 3                                              # 23:59 after the first
+            await until(lambda: len(msgs()) == 4, 600)
             fourth = msgs()[3]
             assert (fourth["campaign_id"], fourth["sender"]) == (b["id"], OTHER)
             assert fourth["created_at"] >= msgs()[0]["created_at"] + 86400       # rolling 24 h from the first
@@ -211,7 +221,7 @@ async def test_an_interactive_reply_step_is_not_capped(tmp_path):
         await c.call("contacts_import", list="L", header=HEADER, rows=[["Al", "A", SF]])
         await c.call("script_create", name="s", steps=[{"text": "hello"}])
         await launch(c, "a", "s")
-        await until(lambda: len(rows(gw, "SELECT id FROM messages WHERE recipient = ?", SF)) == 1, 20)
+        await wait_until(gw, lambda: len(rows(gw, "SELECT id FROM messages WHERE recipient = ?", SF)) == 1)
         camp = rows(gw, "SELECT * FROM campaigns")[0]
         contact = rows(gw, "SELECT * FROM contacts")[0]
         verdicts = await gw.store.run(lambda tx: [holds.gate(tx, camp, contact, {}, source, gw.cfg)

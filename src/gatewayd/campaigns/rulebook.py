@@ -154,8 +154,9 @@ class _Reader:
         out: set[int] = set()
         for part in value.lower().replace(" ", "").split(","):
             a, _, b = part.partition("-")
-            if a not in WEEKDAYS or (b and b not in WEEKDAYS):
-                raise self.fail(key, f"{value!r}: {part!r} is not a day or a range of days (mon..sun)")
+            for day in (a, b) if b else (a,):
+                if day not in WEEKDAYS:
+                    raise self.fail(key, f"{value!r}: {day!r} is not a day (mon, tue, wed, thu, fri, sat, sun)")
             i, j = WEEKDAYS.index(a), WEEKDAYS.index(b or a)
             if j < i:
                 raise self.fail(key, f"{value!r}: {part!r} runs backwards")
