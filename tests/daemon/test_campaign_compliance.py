@@ -277,3 +277,28 @@ async def test_content_check_severities_are_configurable(tmp_path):
         assert sorted((f["check"], f["severity"]) for f in d["checks"] if f["severity"] != "info") == [
             ("blocked_term", "blocker"), ("shortener", "warning")]
         assert d["not_ready"] == ["content: step 1: 'wine' is a blocked term (content.terms)"]
+
+
+async def test_gatewayctl_shows_the_checks_refuses_launch_and_lists_why_a_recipient_waits(tmp_path, capsys):
+    from gatewayd import ctl
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        code = await trio.to_thread.run_sync(ctl.main, ["--socket", gw.socket_path, *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    async with running(cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await c.call("contacts_import", list="L", header=HEADER, rows=[["Al", "A", SF]])
+        await c.call("script_create", name="short", steps=[{"text": "Deals at bit.ly/3xYz. Reply STOP to opt out"}])
+        code, out, _ = await run("campaign", "create", "--name", "d", "--script", "short", "--list", "L",
+                                 "--from", NUMBER, "--hours", "us")
+        cid = out.split()[0]
+        code, out, _ = await run("campaign", "show", cid)
+        assert "sending hours: us" in out and "not ready to launch:" in out
+        assert "content: step 1: bit.ly is a public URL shortener" in out
+        assert "segment(s) per recipient" in out
+        code, _, err = await run("campaign", "launch", cid)
+        assert code == 1 and "bit.ly" in err
+        code, _, err = await run("campaign", "edit", cid, "--hours", "mars")
+        assert code == 1 and "unknown sending-hours rule set 'mars'" in err
