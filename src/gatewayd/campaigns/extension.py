@@ -7,7 +7,7 @@ several gateways) and read the current gateway's settings through ``steps.RUNTIM
 from __future__ import annotations
 
 from ..store import inbound, messages
-from . import attribution, handlers, service, steps  # noqa: F401  (handlers register on import)
+from . import attribution, compliance_handlers, handlers, service, steps  # noqa: F401  (handlers register on import)
 
 
 def install(gw) -> None:
