@@ -108,12 +108,14 @@ def gate(tx: Tx, campaign: sqlite3.Row | dict, contact: sqlite3.Row | dict, valu
             reasons.append(c[1])
         if not moved:
             break
+    known = "held_since" in contact.keys()       # the feeder's rows carry it: no write when never held
     if t <= now:
-        sq.clear_hold(tx.db, campaign["id"], contact["id"])
+        if not known or contact["held_since"] is not None:
+            sq.clear_hold(tx.db, campaign["id"], contact["id"])
         return None
     reason = reasons[-1] if len(reasons) == 1 else "; then ".join(dict.fromkeys(reasons))
     if by_cap:
-        since = sq.held_since(tx.db, campaign["id"], contact["id"]) or now
+        since = (contact["held_since"] if known else sq.held_since(tx.db, campaign["id"], contact["id"])) or now
         deadline = since + float(campaign["ttl_s"] or cfg.queue.default_ttl_s)
         if t > deadline:
             if now >= deadline:
