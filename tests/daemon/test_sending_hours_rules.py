@@ -47,7 +47,11 @@ def test_a_bad_row_is_refused_with_its_key_and_the_reason(old, new, key, reason)
     with pytest.raises(rulebook.RuleFileError) as exc:
         rulebook.parse(text, "rules.toml")
     assert exc.value.key == key and reason in exc.value.reason
-    assert str(exc.value).startswith(f"rules.toml: {key}: ")
+    where = f"rules.toml:{exc.value.line}" if exc.value.line else "rules.toml"
+    assert str(exc.value).startswith(f"{where}: {key}: ")
+    if key.startswith("sets.us.rules"):            # the line of the row's [[sets.us.rules]] header
+        assert text.splitlines()[exc.value.line - 1] == "[[sets.us.rules]]"
+        assert new in "\n".join(text.splitlines()[exc.value.line - 1:exc.value.line + 6])
 
 
 def test_a_row_without_its_law_is_refused():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,11 +36,27 @@ BUILTIN = "sending_hours.toml"
 
 
 class RuleFileError(ValueError):
-    """A rule file that cannot be used; ``key`` is the path of the bad row or value."""
+    """A rule file that cannot be used; ``key`` is the path of the bad row or value and ``line``
+    the line of that row's ``[[...]]`` header when it has one ("file:57: sets.us.rules[6].hours: ...")."""
 
-    def __init__(self, source: str, key: str, reason: str) -> None:
-        self.source, self.key, self.reason = source, key, reason
-        super().__init__(f"{source}: {key + ': ' if key else ''}{reason}")
+    def __init__(self, source: str, key: str, reason: str, line: int | None = None) -> None:
+        self.source, self.key, self.reason, self.line = source, key, reason, line
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {key + ': ' if key else ''}{reason}")
+
+
+_ROW = re.compile(r"^(sets\.[\w-]+\.(?:rules|holidays))\[(\d+)\]")
+
+
+def _row_line(text: str, key: str) -> int | None:
+    """The line of the n-th ``[[sets.X.rules]]`` header: the row an operator edits."""
+    m = _ROW.match(key)
+    if not m:
+        return None
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(m.group(1))}\s*\]\]")
+    hits = [i for i, ln in enumerate(text.splitlines(), 1) if header.match(ln)]
+    n = int(m.group(2))
+    return hits[n] if n < len(hits) else None
 
 
 @dataclass(frozen=True)
@@ -118,11 +135,11 @@ def _holiday_date(h: dict, year: int) -> dt.date:
 
 
 class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str, text: str = "") -> None:
+        self.source, self.raw = source, text
 
     def fail(self, key: str, reason: str) -> RuleFileError:
-        return RuleFileError(self.source, key, reason)
+        return RuleFileError(self.source, key, reason, _row_line(self.raw, key))
 
     def table(self, value: Any, key: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
         if not isinstance(value, dict):
@@ -250,7 +267,7 @@ def _ruleset(r: _Reader, name: str, raw: Any, calendars: dict[str, Calendar]) ->
 
 def parse(text: str, source: str) -> Book:
     """A checked :class:`Book`, or :class:`RuleFileError` naming the first bad key."""
-    r = _Reader(source)
+    r = _Reader(source, text)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
