@@ -163,6 +163,43 @@ class OptOutConfig(_Base):
     auto_unsubscribe_campaigns: PosInt = 7
 
 
+Severity = Literal["blocker", "warning", "off"]
+
+
+class HoursConfig(_Base):
+    """Sending hours by law (issue 17): rule sets from campaigns/data/sending_hours.toml."""
+
+    file: str | None = None            # a rule file of one's own instead of the built-in one
+    default: str | None = None         # rule set for campaigns that name none ("us"); unset: none
+    close_margin_s: NonNeg = 300.0     # stop releasing this long before a window closes
+    release_gap_s: NonNeg = 0.05       # held recipients are released at least this far apart
+
+
+class CapsConfig(_Base):
+    """Frequency caps per recipient across all campaigns and numbers; 0 = no cap."""
+
+    per_day: Annotated[int, msgspec.Meta(ge=0)] = 0
+    per_week: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class ContentConfig(_Base):
+    """Content checks before launch: each a blocker, a warning or off."""
+
+    shorteners: Severity = "blocker"
+    shortener_domains: list[str] = msgspec.field(default_factory=lambda: [
+        "bit.ly", "bitly.com", "tinyurl.com", "t.co", "goo.gl", "ow.ly", "is.gd", "buff.ly", "rebrand.ly",
+        "cutt.ly", "shorturl.at", "rb.gy", "t.ly", "tiny.cc", "bl.ink", "s.id", "v.gd", "lnkd.in", "shorte.st"])
+    opt_out: Severity = "blocker"
+    opt_out_pattern: str = r"\b(reply|text|send|txt)\s+\W?(stop|end|cancel|unsubscribe|quit|optout|arret|baja)\b"
+    blocked_terms: Severity = "warning"
+    terms: list[str] = msgspec.field(default_factory=lambda: [
+        "cannabis", "marijuana", "cbd", "thc", "vape", "kratom", "casino", "sportsbook", "poker", "sweepstakes",
+        "firearm", "ammo", "ammunition", "beer", "wine", "liquor", "vodka", "tobacco", "cigar", "nicotine",
+        "xxx", "escort", "payday loan", "debt relief", "crypto", "forex"])
+    segments: Severity = "warning"
+    max_segments: PosInt = 3
+
+
 class Config(_Base):
     state_dir: str = "/var/lib/gatewayd"
     default_region: str = "US"
@@ -176,6 +213,9 @@ class Config(_Base):
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
     optout: OptOutConfig = OptOutConfig()
+    hours: HoursConfig = HoursConfig()
+    caps: CapsConfig = CapsConfig()
+    content: ContentConfig = ContentConfig()
 
     @property
     def db_path(self) -> Path:
@@ -263,6 +303,9 @@ def _check(cfg: Config) -> None:
         for j, target in enumerate(number.unsolicited.inbox):
             if not re.fullmatch(r"(office|agent):[\w.@-]+", target):
                 raise ConfigError("expected 'office:NAME' or 'agent:USER'", f"numbers[{i}].unsolicited.inbox[{j}]")
+    from .campaigns.compliance_config import check as check_compliance
+
+    check_compliance(cfg)   # raises ConfigError naming hours.file / hours.default / content.*
     if cfg.metrics.listen is not None:
         from .metrics import parse_listen
 

@@ -42,6 +42,7 @@ class Campaign(msgspec.Struct, kw_only=True):
     ttl_s: float | None = None
     quiet_start: str | None = None
     quiet_end: str | None = None
+    hours: str | None = None
     variants: list[dict[str, Any]] = []
     defaults: dict[str, str] = {}
     description: str = ""
@@ -52,6 +53,8 @@ class Campaign(msgspec.Struct, kw_only=True):
     finished_at: float | None = None
     actions: list[str] = []
     not_ready: list[str] | None = None
+    checks: list[dict[str, Any]] | None = None      # content checks (issue 17)
+    held_by: dict[str, int] = {}                    # waiting recipients by kind of hold
     recipients: dict[str, int] = {}
 
     @property

@@ -388,7 +388,8 @@ async def test_campaign_views_carry_variants_next_send_and_what_each_recipient_w
         assert [(v["script"], v["weight"]) for v in shown["variants"]] == [("b", 25.0)] and shown["main_weight"] == 75
         assert shown["next_step_at"] is not None and shown["next_step_at"] > gw.store.clock()
         rows = await c.call("campaign_contacts", campaign_id=camp["id"])
-        assert all(r["step"] == 0 and r["waiting"].startswith("quiet hours 00:00-23:59: step 1 at ") for r in rows)
+        assert all(r["step"] == 0 and r["waiting"].startswith("step 1: quiet hours (00:00-23:59 ")
+                   and "held until" in r["waiting"] for r in rows)
         assert all("America/Los_Angeles" in r["waiting"] for r in rows)      # +1415: the recipient's zone
         r = await c.request("campaign_contacts", campaign_id=camp["id"], state="garbage")
         assert r["error"]["code"] == "bad_state" and "unanswered" in r["error"]["message"]

@@ -158,7 +158,7 @@ def test_clone_turns_stop_on_reply_off_and_show_has_every_setting(daemon_factory
     assert "A/B variants: s 70%, b 30%" in show and "quiet hours: 00:00-23:59" in show and "TTL 2h" in show
     assert "next send -" not in show
     rows = d.ctl("campaign", "contacts", str(cid)).stdout
-    assert "quiet hours 00:00-23:59: step 1 at" in rows and "Pacific/Kiritimati" in rows
+    assert "step 1: quiet hours (00:00-23:59 Pacific/Kiritimati): held until" in rows
 
 
 def test_help_and_report_text(daemon_factory, tmp_path):

@@ -156,6 +156,18 @@ class CampaignClient(FakeClient):
         return {"text": text, "missing_field": None, "encoding": info.encoding.value, "segments": info.segments,
                 "units": info.units, "cost": round(info.segments * 0.0075, 6), "phone": c["phone"]}
 
+    def op_campaign_check(self, req: P.CampaignCheck) -> dict:
+        """The daemon's own content checks (default config) on the named scripts."""
+        from gatewayd import config
+        from gatewayd.campaigns import content
+
+        cfg = config.Config()
+        refs = ([req.fields.script] if req.fields.script else []) + [v["script"] for v in req.fields.variants or []]
+        texts = [(s["name"], s["steps"], {}) for ref in refs for s in self.scripts if ref in (s["name"], str(s["id"]))]
+        checks = content.review(texts, content.rule_set_for(req.fields.hours, cfg), cfg, 0.0075) if texts else []
+        return {"hours": req.fields.hours, "checks": checks,
+                "blockers": sum(1 for c in checks if c["severity"] == "blocker")}
+
     def op_script_list(self, req) -> list[dict]:
         return self.scripts
 

@@ -160,3 +160,41 @@ async def test_wizard_multi_step_script_and_weekly_schedule_on_the_daemon(quiet_
         # The daemon's next run is the first send the wizard showed.
         nxt = dt.datetime.fromtimestamp(camps[0].next_run, ZoneInfo("Europe/Paris"))
         assert f"{nxt:%a %Y-%m-%d %H:%M} Europe/Paris" in first
+
+
+@pytest.mark.asyncio
+async def test_wizard_review_shows_the_daemons_content_checks(daemon, tmp_path):
+    """Issue 17: a bit.ly link blocks launch and a blocked term warns, in the review, from the daemon."""
+    people = tmp_path / "people.csv"
+    people.write_text("first_name,last_name,phone\nAda,Lovelace,+14155550201\n")
+    app = GatewayApp(SocketClient(daemon.socket), tick_s=0.05, status_every_s=1.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.identity is not None and app.status is not None, 15, "connected")
+        await pilot.press("c")
+        await until(pilot, lambda: type(app.screen).__name__ == "CampaignsScreen")
+        await pilot.press("w")
+        await until(pilot, lambda: type(app.screen).__name__ == "WizardScreen")
+        wz = app.screen
+        await until(pilot, lambda: wz.query_one("#wz-script", Select)._options, 10, "script choices")
+        wz.query_one("#wz-script", Select).value = NEW_SCRIPT
+        await pilot.pause()
+        wz.query_one("#wz-script-name").value = "wine-e2e"
+        wz.query_one(".step-text").text = "Wine tasting! Tickets at https://bit.ly/w1ne"
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: wz.step == 1, 10, "script created, contacts step")
+        wz.query_one("#wz-csv").value = str(people)
+        wz.query_one("#wz-csv-list").value = "wine-people"
+        await pilot.click("#wz-import")
+        await until(pilot, lambda: "1 imported" in str(wz.query_one("#wz-import-report").render()), 10, "import")
+        await pilot.press("ctrl+n")
+        wz.query_one("#wz-name").value = "Wine"
+        wz.query_one("#wz-number", Select).value = "+14155550100"
+        wz.query_one("#wz-hours").value = "us"
+        for _ in range(3):
+            await pilot.press("ctrl+n")
+        review = lambda: str(wz.query_one("#wz-review").render())  # noqa: E731
+        await until(pilot, lambda: "Checks (sending hours: us)" in review(), 10, "checks in the review")
+        assert "✗ blocks launch: step 1: bit.ly is a public URL shortener" in review()
+        assert "✗ blocks launch: step 1 has no opt-out language" in review()
+        assert "! warning: step 1: 'wine' is a blocked term" in review()
+        assert "segment(s) per recipient" in review()

@@ -211,7 +211,7 @@ class BoolFlag(argparse.Action):
 def _fields(args) -> dict[str, Any]:
     f = {"name": args.name, "script": args.script, "list": args.list, "number": args.sender, "office": args.office,
          "operated_by": args.operated_by, "tags": args.tag or None, "at": args.at, "cron": args.cron, "tz": args.tz,
-         "ttl_s": args.ttl, "description": args.description}
+         "ttl_s": args.ttl, "description": args.description, "hours": args.hours}
     if args.stop_on_reply is not None:
         f["stop_on_reply"] = args.stop_on_reply
     if args.quiet:
@@ -270,10 +270,19 @@ def _campaign_human(r: dict) -> None:
     if r.get("recipients"):
         print("  recipients:", ", ".join(f"{k} {v}" for k, v in sorted(r["recipients"].items())),
               f"(expanded {r['expanded']}, suppressed {r['suppressed']})")
+    if r.get("hours"):
+        print(f"  sending hours: {r['hours']}")
+    if r.get("held_by"):
+        print("  waiting:", ", ".join(f"{k} {v}" for k, v in sorted(r["held_by"].items())))
     if r.get("not_ready"):
         print("  not ready to launch:")
         for reason in r["not_ready"]:
             print(f"    - {reason}")
+    notes = [f for f in r.get("checks") or [] if f["severity"] != "blocker"]
+    if notes:
+        print("  content checks:")
+        for f in notes:
+            print(f"    {'warning: ' if f['severity'] == 'warning' else ''}{f['message']}")
     print("  actions:", ", ".join(a for a in r["actions"] if a != "view"))
 
 
@@ -351,7 +360,8 @@ def cmd_campaign_report(c: Client, args) -> None:
 def cmd_campaign_contacts(c: Client, args) -> None:
     res = c.call("campaign_contacts", campaign_id=args.id, state=args.state, limit=args.limit)
     emit(args, res, lambda rs: table([[r["first_name"], r["last_name"], r["phone"], ts(r["created_at"]), r["step"],
-                                       r["state"], r["message_state"] or "", r.get("waiting") or "",
+                                       r["state"], r["message_state"] or "",
+                                       r.get("waiting") or "",
                                        (r["failed_reason"] or "")[:40]] for r in rs],
                                      ["FIRST", "LAST", "PHONE", "CREATED", "STEP", "STATE", "MESSAGE", "WAITING FOR",
                                       "REASON"]))
@@ -423,6 +433,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--quiet", type=quiet_arg, metavar="START-END",
                        help="quiet hours in the recipient's local time (their contact field timezone, else"
                             " their number's country), e.g. 21:00-08:00")
+        s.add_argument("--hours", help="sending-hours rule set by law, e.g. us (none: no rule set; '': the"
+                                       " default)")
         s.add_argument("--variant", action="append", type=variant_arg, metavar="SCRIPT:WEIGHT",
                        help="A/B variant: another script and its share in percent (repeatable; the campaign's"
                             " own script gets the rest)")

@@ -72,7 +72,7 @@ def feed_batch(tx: Tx, campaign_id: int, limit: int) -> int:
     if camp is None or camp["status"] not in FEEDING or limit <= 0:
         return 0
     rows = tx.db.execute(
-        """SELECT cc.contact_id, cc.step, cc.variant, c.id, c.phone, c.first_name, c.last_name, c.fields
+        """SELECT cc.contact_id, cc.step, cc.variant, cc.held_since, c.id, c.phone, c.first_name, c.last_name, c.fields
            FROM campaign_contacts cc JOIN contacts c ON c.id = cc.contact_id
            WHERE cc.campaign_id = ? AND cc.state = 'active' AND cc.pending = 0 AND cc.next_at <= ?
            ORDER BY cc.next_at LIMIT ?""", (campaign_id, tx.now, limit)).fetchall()

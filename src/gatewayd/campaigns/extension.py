@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..contacts import sendgate
 from ..control import handlers as core_handlers
 from ..store import inbound, messages
-from . import attribution, handlers, service, steps  # noqa: F401  (handlers register on import)
+from . import attribution, compliance_handlers, handlers, service, steps  # noqa: F401  (handlers register on import)
 
 
 def install(gw) -> None:

@@ -25,8 +25,9 @@ from ..control.handlers import handles
 from ..errors import BadRequest, Forbidden, NotFound
 from ..models import Role
 from ..phones import normalise
+from ..store import compliance as compliance_sql
 from ..store.store import Tx
-from . import lifecycle, progress, readiness, schedule, scripts, steps
+from . import content, lifecycle, progress, readiness, schedule, scripts, steps
 
 
 def _visible(who: Principal, row: sqlite3.Row) -> bool:
@@ -213,6 +214,8 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
             cols["schedule_at"] = at
     if f.quiet_start or f.quiet_end:
         schedule.check_quiet(f.quiet_start, f.quiet_end)
+    if f.hours is not None:
+        cols["hours"] = content.check_rule_set(f.hours, cfg)
     if f.variants is not None:
         cols["variants"] = _variants(db, f.variants)
     office = f.office
@@ -258,11 +261,13 @@ async def _view(gw, campaign_id: int) -> dict:
         lst = db.execute("SELECT name FROM lists WHERE id = ?", (row["list_id"],)).fetchone()
         extra["list"] = lst[0] if lst else None
         if row["status"] == "draft":
-            extra["not_ready"] = lifecycle.readiness(db, row, gw.cfg, gw.dispatcher.number_state)
+            extra["not_ready"], extra["checks"] = readiness.review_many(
+                db, [row], gw.cfg, gw.dispatcher.number_state)[row["id"]]
             passed = lifecycle.schedule_passed(row, gw.store.clock())
             if passed:
                 extra["not_ready"].append(passed)
         extra.update(progress.overview(db, row, gw.store.clock()))
+        extra["held_by"] = compliance_sql.held_summary(db, campaign_id)
         return lifecycle.campaign_dict(row, extra)
 
     return await gw.store.read(q)
@@ -332,13 +337,14 @@ async def campaign_list(gw, who: Principal, req: P.CampaignList) -> list[dict]:
                                 created_by=who.user if who.limited and who.role is not Role.ADMIN else None,
                                 limit=min(max(req.limit, 1), 1000))
         drafts = [r for r in rows if r["status"] == "draft"]
-        ready = readiness.check_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
+        ready = readiness.review_many(db, drafts, gw.cfg, gw.dispatcher.number_state) if drafts else {}
         now = gw.store.clock()
         for r in drafts:
             passed = lifecycle.schedule_passed(r, now)
             if passed:
-                ready[r["id"]].append(passed)
-        return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]]} if r["id"] in ready else None) for r in rows]
+                ready[r["id"]][0].append(passed)
+        return [lifecycle.campaign_dict(r, {"not_ready": ready[r["id"]][0], "checks": ready[r["id"]][1]}
+                                        if r["id"] in ready else None) for r in rows]
 
     return await gw.store.read(q)
 

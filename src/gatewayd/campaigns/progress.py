@@ -54,6 +54,8 @@ def waiting(camp: sqlite3.Row, r: dict[str, Any], now: float) -> str:
         return f"an answer to step {r['step']}, until {_local(r['next_at'], camp['tz'] or 'UTC')}"
     if r["next_at"] is None:
         return ""
+    if r["next_at"] > now and r.get("held_reason"):       # sending hours by law, frequency caps
+        return f"step {r['step'] + 1}: {r['held_reason']}"            # the reason says until when
     if r["next_at"] > now and camp["quiet_start"]:
         values = scripts.contact_values(r)
         zone = schedule.recipient_zone(r["phone"], values, camp["tz"])

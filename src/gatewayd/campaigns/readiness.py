@@ -14,7 +14,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import BadRequest
-from . import schedule, scripts
+from . import content, schedule, scripts
 
 _MEMBERS = "FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = ?"
 
@@ -26,10 +26,17 @@ def check(db: sqlite3.Connection, row: sqlite3.Row, cfg, number_state) -> list[s
 
 def check_many(db: sqlite3.Connection, rows: list[sqlite3.Row], cfg, number_state) -> dict[int, list[str]]:
     """Campaign id -> every reason it cannot launch yet, in a fixed number of queries."""
+    return {cid: reasons for cid, (reasons, _) in review_many(db, rows, cfg, number_state).items()}
+
+
+def review_many(db: sqlite3.Connection, rows: list[sqlite3.Row], cfg,
+                number_state) -> dict[int, tuple[list[str], list[dict[str, Any]]]]:
+    """Campaign id -> (every reason it cannot launch yet, the content checks' findings)."""
     variants = {r["id"]: json.loads(r["variants"] or "[]") for r in rows}
     sids = {r["script_id"] for r in rows} | {v.get("script_id") for vs in variants.values() for v in vs}
-    found = _in(db, "SELECT id, steps, defaults FROM scripts WHERE id IN ({})", sids)
+    found = _in(db, "SELECT id, name, steps, defaults FROM scripts WHERE id IN ({})", sids)
     known = {r["id"]: (json.loads(r["steps"]), json.loads(r["defaults"] or "{}")) for r in found}
+    names = {r["id"]: r["name"] for r in found}
     sizes = {r[0]: r[1] for r in _in(db, "SELECT list_id, count(*) FROM list_members WHERE list_id IN ({})"
                                          " GROUP BY list_id", {r["list_id"] for r in rows})}
     judged = {r["id"]: _scripts(r, variants[r["id"]], known) for r in rows}
@@ -41,8 +48,26 @@ def check_many(db: sqlite3.Connection, rows: list[sqlite3.Row], cfg, number_stat
     out = {}
     for r in rows:
         reasons, needed = judged[r["id"]]
-        out[r["id"]] = [*reasons, *_list(r, sizes, needed, empty), *_number(r, cfg, number_state), *_schedule(r)]
+        hours_reasons, findings = _content(r, variants[r["id"]], known, names, cfg)
+        out[r["id"]] = ([*reasons, *_list(r, sizes, needed, empty), *_number(r, cfg, number_state), *_schedule(r),
+                         *hours_reasons, *content.blockers(findings)], findings)
     return out
+
+
+def _content(row: sqlite3.Row, variants: list[dict], known: dict[int, tuple[list, dict]], names: dict[int, str],
+             cfg) -> tuple[list[str], list[dict[str, Any]]]:
+    """Issue 17: the rule set exists, and the content checks of :mod:`.content`."""
+    name = row["hours"] if "hours" in row.keys() else None
+    try:
+        name = content.check_rule_set(name, cfg) if name else None
+    except BadRequest as exc:
+        return [exc.message], []
+    defaults = json.loads(row["defaults"] or "{}")
+    chosen = [row["script_id"], *(v.get("script_id") for v in variants)]
+    texts = [(names[sid], known[sid][0], {**known[sid][1], **defaults}) for sid in chosen if sid in known]
+    if not texts:
+        return [], []
+    return [], content.review(texts, content.rule_set_for(name, cfg), cfg, content.price_of(cfg, row["number"]))
 
 
 def _in(db: sqlite3.Connection, sql: str, ids: set[Any]) -> list[sqlite3.Row]:

@@ -37,7 +37,7 @@ from ..store import actions
 from ..store import messages as mq
 from ..store.store import Tx
 from ..contacts import suppression
-from . import schedule, scripts
+from . import holds, scripts
 
 
 class Runtime:
@@ -97,17 +97,13 @@ def script_for(db: sqlite3.Connection, campaign: sqlite3.Row, variant: int) -> t
 
 def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, variant: int,
               steps: list[dict], defaults: dict, source: str = "campaign", conversation_id: int | None = None) -> str:
-    """Enqueue ``step`` (1-based) for one recipient unless held by quiet hours or suppressed.
+    """Enqueue ``step`` (1-based) for one recipient unless held (:mod:`.holds`) or suppressed.
     Returns ``sent``, ``held`` (next_at moved to the window opening) or ``unreachable``."""
     values = scripts.contact_values(contact)
-    if campaign["quiet_start"]:
-        tz = schedule.recipient_zone(contact["phone"], values, campaign["tz"])
-        until = schedule.quiet_until(tx.now, campaign["quiet_start"], campaign["quiet_end"], tz)
-        if until is not None:
-            tx.db.execute("UPDATE campaign_contacts SET next_at = ? WHERE campaign_id = ? AND contact_id = ?",
-                          (until, campaign["id"], contact["id"]))
-            return "held"
-    reason = suppression.suppression_of(tx.db, contact["phone"], campaign["id"], campaign["number"])
+    verdict = holds.gate(tx, campaign, contact, values, source, RUNTIME.cfg)   # hours, quiet hours, caps
+    if verdict == holds.HELD:
+        return "held"
+    reason = verdict or suppression.suppression_of(tx.db, contact["phone"], campaign["id"], campaign["number"])
     try:
         text = scripts.render(steps[step - 1]["text"], values, defaults)
     except KeyError as exc:   # contact edited after launch: fail this one, loudly
@@ -123,9 +119,9 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
         tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 1, next_at = NULL, updated_at = ?"
                       " WHERE campaign_id = ? AND contact_id = ?", (step, tx.now, campaign["id"], contact["id"]))
         return "sent"
-    tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 0, next_at = NULL, state = 'opted_out',"
+    tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 0, next_at = NULL, state = ?,"
                   " updated_at = ? WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
-                  (step, tx.now, campaign["id"], contact["id"]))
+                  (step, "done" if verdict else "opted_out", tx.now, campaign["id"], contact["id"]))
     return "unreachable"
 
 

@@ -130,6 +130,7 @@ class CampaignFields(msgspec.Struct, kw_only=True, omit_defaults=True):
     ttl_s: float | None = None
     quiet_start: str | None = None      # "21:00"
     quiet_end: str | None = None        # "08:00"
+    hours: str | None = None            # sending-hours rule set ("us"; "none": no rule set)
     variants: list[dict[str, Any]] | None = None   # [{"script": NAME_OR_ID, "weight": 30}]
     defaults: dict[str, str] | None = None
     description: str | None = None

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 MODULES = [
     "gatewayd.store.schema",
     "gatewayd.campaigns.schema",
+    "gatewayd.store.compliance",     # columns on the campaign tables (issue 17)
     "gatewayd.inbox.schema",
 ]
 

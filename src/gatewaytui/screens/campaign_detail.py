@@ -56,6 +56,7 @@ def general_text(c: Campaign) -> Text:
                                                             else "now")),
         ("Next send", zoned(c.next_run, c.tz, True) if c.next_run else "—"),
         ("Quiet hours", f"{c.quiet_start}–{c.quiet_end}" if c.quiet_start else "none"),
+        ("Sending hours", c.hours or "default"),
         ("TTL", duration(c.ttl_s) if c.ttl_s else "default"),
         ("A/B variants", ", ".join(f"{v.get('script_id')}:{v.get('weight')}%" for v in c.variants) or "none"),
         ("Created", f"{zoned(c.created_at, c.tz, True)} by {c.created_by or '—'}"),
@@ -67,8 +68,13 @@ def general_text(c: Campaign) -> Text:
         t.append(f"{v}\n")
     if c.description:
         t.append(f"\n{c.description}\n")
+    if c.held_by:
+        t.append("\nWaiting: " + ", ".join(f"{k} {v}" for k, v in sorted(c.held_by.items())), style="yellow")
     if c.not_ready:
         t.append("\nNot ready to launch: " + "; ".join(c.not_ready), style="red")
+    warnings = [f["message"] for f in c.checks or [] if f.get("severity") == "warning"]
+    if warnings:
+        t.append("\nWarnings: " + "; ".join(warnings), style="yellow")
     return t
 
 

@@ -117,6 +117,10 @@ class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
                         yield Label("quiet hours")
                         yield Input(quiet, placeholder="none, e.g. 21:00-08:00", id="wz-quiet", compact=True)
                     with Horizontal(classes="wz-line"):
+                        yield Label("sending hours")
+                        yield Input(c.hours or "" if c else "", placeholder="the gateway's default; us, daytime, none",
+                                    id="wz-hours", compact=True)
+                    with Horizontal(classes="wz-line"):
                         yield Label("TTL (s)")
                         yield Input(str(int(c.ttl_s)) if c and c.ttl_s else "", placeholder="the gateway's default",
                                     id="wz-ttl", compact=True)
@@ -344,7 +348,8 @@ class WizardScreen(ReportsWorkerErrors, ModalScreen["list[P.Request] | None"]):
             cron=self.query_one(RecurrencePicker).cron or None if mode == "when-cron" else None,
             tz=v("#wz-tz"), ttl_s=float(ttl) if ttl and ttl.replace(".", "", 1).isdigit() else None,
             quiet_start=quiet[0].strip() if len(quiet) == 2 else None,
-            quiet_end=quiet[1].strip() if len(quiet) == 2 else None, variants=variants)
+            quiet_end=quiet[1].strip() if len(quiet) == 2 else None, variants=variants,
+            hours=v("#wz-hours") or ("" if self.campaign is not None and self.campaign.hours else None))
 
     @work(exclusive=True, group="wz-review", exit_on_error=False)
     async def build_review(self) -> None:

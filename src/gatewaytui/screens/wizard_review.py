@@ -1,7 +1,8 @@
 """The wizard's review text: every choice, then each step rendered for a sample contact.
 
 Rendering, encoding and segment counts come from the daemon (``script_preview`` per step), never
-from a copy of the segmenter here. The segment total is an upper bound (every step to every
+from a copy of the segmenter here; so do the content checks (``campaign_check``: shorteners,
+opt-out language, blocked terms, segments and cost per recipient), shown last. The segment total is an upper bound (every step to every
 contact: stop on reply, opt-outs and failures only lower it); with A/B variants each script's
 steps are counted for its share of the list, and only the main script is shown in full.
 """
@@ -55,6 +56,7 @@ async def review_text(app, f: P.CampaignFields, scripts: list[Script], size: int
                          ("Schedule", schedule_line(f, app.clock())),
                          ("Stop on reply", "yes" if f.stop_on_reply else "no"),
                          ("Quiet hours", f"{f.quiet_start}-{f.quiet_end}" if f.quiet_start else "none"),
+                         ("Sending hours", f.hours or "the gateway's default"),
                          ("A/B test", ab_line(f))):
         t.append(f"{label:>14}  ", style="bold")
         t.append(f"{value or '—'}\n", style="" if value else "red")
@@ -97,5 +99,20 @@ async def review_text(app, f: P.CampaignFields, scripts: list[Script], size: int
              f"≈{total * price:.4f} cost", style="bold")
     if len(pvs) > 1 or f.variants:
         t.append("\n(at most: stop on reply, opt-outs and failures send fewer)", style="dim")
+    await checks_text(app, f, t)
     return t
+
+
+STYLES = {"blocker": ("✗ blocks launch: ", "bold red"), "warning": ("! warning: ", "yellow"), "info": ("· ", "dim")}
+
+
+async def checks_text(app, f: P.CampaignFields, t: Text) -> None:
+    """The daemon's content checks (``campaign_check``): blockers, warnings, cost per recipient."""
+    res = await app.call(P.CampaignCheck(fields=f), quiet=True)
+    if not res or not res.get("checks"):
+        return
+    t.append(f"\n\nChecks (sending hours: {res.get('hours') or 'none'}):\n", style="bold")
+    for c in res["checks"]:
+        prefix, style = STYLES.get(c["severity"], ("", ""))
+        t.append(f"{prefix}{c['message']}\n", style=style)
 
