@@ -11,14 +11,17 @@ The phones behave as people do, per message rather than once per daemon run:
 - a share (``reply_share``) of recipients are the kind who answer; which ones is stable per
   recipient, so a second campaign to the same list hears from the same people;
 - such a phone answers each message that *opens* a turn (a campaign step, an API send), after
-  ``reply_delay_s``, with one of ``replies`` chosen per message (seeded: repeatable);
+  ``reply_delay_s``, with one of ``replies`` chosen from the seed, the phone and the message's
+  text (the same message to the same phone gets the same answer in every run: repeatable demos
+  and tests; another campaign's message may get another answer);
 - it does not answer our response to its own message: whatever we send it from ``reply_delay_s``
   before its reply until ``reply_turn_s`` after it (the assistant's next step, a keyword
   confirmation, an agent's answer). That is what keeps auto-replies and a phone from talking to
   each other forever; a step sent later than that opens a new turn and is answered again;
 - after it sent an opt-out word to a number it never writes to that number again;
 - nobody can answer an alphanumeric sender ("ACME"), as on a real handset;
-- a phone driven by hand (``inject``, ``gatewayctl sim inbound``) is left to the person driving it.
+- a phone driven by hand (``inject``, ``gatewayctl sim inbound``) is left to the person driving
+  it: its pending simulated answers are dropped and it gets no new ones.
 """
 
 from __future__ import annotations
@@ -112,6 +115,8 @@ class SimLink:
 
     async def _hand_over(self, item: object, limit: trio.Semaphore) -> None:
         try:
+            if isinstance(item, Inbound) and item.sender in self._manual:
+                return        # a person took this phone over: no simulated answer from it
             if isinstance(item, Receipt):
                 await self.sink.receipt(item)
             else:
@@ -168,7 +173,7 @@ class SimLink:
             self._schedule(c.dlr_delay_s, Receipt(link=self.name, carrier_id=carrier_id, stat=stat, err=err,
                                                   done_at=done, raw=raw))
         if seg.index == seg.count and self._will_answer(seg.recipient, seg.sender):
-            text = self._reply_text(seg.recipient, seg.message_id)
+            text = self._reply_text(seg.recipient, seg.sender, seg.text)
             at = self.clock() + c.reply_delay_s
             pair = (seg.recipient, seg.sender)
             self._turns[pair] = trio.current_time() + c.reply_delay_s + c.reply_turn_s
@@ -201,11 +206,11 @@ class SimLink:
             del self._turns[first]
         return (phone, our) not in self._turns
 
-    def _reply_text(self, phone: str, message_id: int) -> str:
-        """One of ``replies``, chosen per message and seed (the same run answers the same way)."""
+    def _reply_text(self, phone: str, our: str, text: str) -> str:
+        """One of ``replies``, from the seed, the phone and (the last segment of) our message."""
         if not self.cfg.replies:
             return "OK"
-        h = hashlib.blake2b(f"{self.cfg.seed}:{phone}:{message_id}".encode(), digest_size=4).digest()
+        h = hashlib.blake2b(f"{self.cfg.seed}:{phone}:{our}:{text}".encode(), digest_size=4).digest()
         return self.cfg.replies[int.from_bytes(h, "big") % len(self.cfg.replies)]
 
     async def inject(self, sender: str, recipient: str, text: str) -> Inbound:
