@@ -33,6 +33,7 @@ DEMO_TEXTS = [
     "Grüße {name} — Ihr Termin bei Bayview Dental ist bestätigt.",
     "Hi {name} 👋 your new patient form is saved. See you soon!",
 ]
+MARKER = ".made-by-gatewayd-demo"     # in a state dir the demo created: --reset may delete it
 NAMES = ["Ada", "Grace", "Linus", "Ken", "Barbara", "Dennis", "Margaret", "Alan"]
 
 
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     sock = os.path.abspath(cfg.control.socket)
     if args.reset:
         _reset(cfg, sock)
-    Path(cfg.state_dir).mkdir(parents=True, exist_ok=True)
+    if not Path(cfg.state_dir).exists():
+        Path(cfg.state_dir).mkdir(parents=True)
+        (Path(cfg.state_dir) / MARKER).write_text("created by `make demo`; `make demo-reset` deletes this directory\n")
     bindir = Path(sys.executable).parent
     log_path = Path(cfg.state_dir).parent / "gatewayd.log"
     story_path = Path(args.story) if args.story else Path(args.config).parent / "demo" / "story.toml"
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_log = Path(cfg.state_dir).parent / "seed.log"
         if story is not None:
             story.log = _appender(seed_log)
-            threading.Thread(target=story.play, kwargs={"stop": stop.is_set}, daemon=True).start()
+            threading.Thread(target=_play, args=(story, stop), daemon=True).start()
         if not args.no_traffic:
             senders = [n.address for n in cfg.numbers if not n.address.lstrip("+").isdigit()] or \
                 [n.address for n in cfg.numbers]
@@ -132,6 +135,14 @@ def _prepare(path: Path, sock: str, cfg) -> Story | None:
     return story
 
 
+def _play(story: Story, stop: threading.Event) -> None:
+    """The story's timeline, in the background: nothing it raises may reach the TUI's terminal."""
+    try:
+        story.play(stop=stop.is_set)
+    except Exception as exc:   # the demo goes on without the rest of its story
+        story.log(f"demo story stopped: {type(exc).__name__}: {exc}")
+
+
 def _appender(path: Path):
     def log(line: str) -> None:
         with open(path, "a", encoding="utf-8") as f:
@@ -140,14 +151,20 @@ def _appender(path: Path):
 
 
 def _reset(cfg, sock: str) -> None:
-    """Start the demo over: its state directory goes (refused while a daemon answers on it)."""
+    """Start the demo over: its state directory goes. Refused while a daemon answers on it, for a
+    config with anything but sim links, and for a directory the demo did not create (no MARKER):
+    ``--config`` may point anywhere, and a production database is never a demo's to delete."""
+    state = Path(cfg.state_dir)
+    if any(not isinstance(lk, config_mod.SimConfig) for lk in cfg.links) or (
+            state.exists() and not (state / MARKER).exists()):
+        raise SystemExit(f"--reset deletes only a demo's own state ({state} was not made by the demo:"
+                         f" no {MARKER}); refusing")
     try:
         Client(sock, timeout=2).close()
     except CtlError:
         pass
     else:
         raise SystemExit(f"a gatewayd is running on {sock}: quit that demo first")
-    state = Path(cfg.state_dir)
     if state.exists():
         shutil.rmtree(state)
         print(f"removed {state}")

@@ -115,3 +115,22 @@ def test_demo_story_fills_every_screen_and_seeds_once(daemon_factory):
     bad = d.ctl("sim", "inbound", "--from", "+15105557399", "--to", "+19995550000", "--text", "x", check=False)
     assert bad.returncode == 1 and "unknown_number" in bad.stderr
     assert "not_sim" in d.ctl("sim", "inbound", "--help").stdout and " sim " in d.ctl("--help").stdout
+
+
+def test_demo_reset_deletes_only_a_state_directory_the_demo_made(tmp_path):
+    from gatewayd import demo
+
+    text = (ROOT / "conf" / "demo.toml").read_text().replace('"run/demo/state"', f'"{tmp_path}/state"').replace(
+        '"run/demo/gatewayd.sock"', f'"{tmp_path}/gw.sock"')
+    cfg = config.parse(text)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "gatewayd.db").write_text("precious")
+    with pytest.raises(SystemExit, match="was not made by the demo"):
+        demo._reset(cfg, str(tmp_path / "gw.sock"))
+    assert (tmp_path / "state" / "gatewayd.db").exists()
+    (tmp_path / "state" / demo.MARKER).write_text("")
+    demo._reset(cfg, str(tmp_path / "gw.sock"))
+    assert not (tmp_path / "state").exists()
+    smpp = text + '[[links]]\nname = "c"\nkind = "smpp"\nhost = "h"\nsystem_id = "x"\npassword = "y"\n'
+    with pytest.raises(SystemExit):
+        demo._reset(config.parse(smpp), str(tmp_path / "gw.sock"))
