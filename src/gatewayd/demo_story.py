@@ -107,11 +107,14 @@ class Story:
             header, rows = self._file(spec["file"])
             first, last = spec.get("rows", [2, len(rows) + 1])
             part = rows[first - 2: last - 1]
-            total = None
+            if not 2 <= first <= last or not part:
+                raise StoryError(f"list {name!r}: rows {first}-{last} are not rows of {spec['file']}")
+            total: dict[str, Any] | None = None
             for start in range(0, len(part), importer.CHUNK_ROWS):
-                res = self._call("contacts_import", list=name, header=header, rows=part[start: start + importer.CHUNK_ROWS],
-                                 first_row=first + start, region=self.region)
+                res = self._call("contacts_import", list=name, header=header, first_row=first + start,
+                                 rows=part[start: start + importer.CHUNK_ROWS], region=self.region)
                 total = importer.merge_results(total, res)
+            assert total is not None
             self.report["lists"].append(total)
             self.log(f"list {name!r}: imported {total['imported']}, merged {total['merged']},"
                      f" invalid {len(total['invalid'])}")
