@@ -10,7 +10,9 @@ HELP = """Act as a phone on the simulated carrier. `sim inbound` delivers a mess
 texted our number --to: it goes through keywords (STOP, HELP), campaign answers and the inbox
 exactly like a carrier's message. Only numbers served by a sim link take it (code not_sim on
 SMPP and modem links); admins only. The simulated phones then leave --from to you: it sends
-no automatic replies any more."""
+no automatic replies any more.
+
+example: gatewayctl sim inbound --from "(415) 555-0142" --to +14155550100 --text STOP"""
 
 
 def cmd_sim_inbound(c: Client, args) -> None:
