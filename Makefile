@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean check-config
+.PHONY: demo demo-reset test install bench clean check-config
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The story (conf/demo/story.toml) is seeded once per state directory (run/demo/state);
+# demo-reset deletes that directory first and plays the story from the start.
 demo: $(STAMP)
 	$(BIN)/python -m gatewayd.demo --config conf/demo.toml
+
+demo-reset: $(STAMP)
+	$(BIN)/python -m gatewayd.demo --config conf/demo.toml --reset
 
 # Two workers (CI has two cores); files stay whole on one worker so module fixtures are shared.
 test: $(STAMP)

@@ -41,6 +41,7 @@ class SimConfig(_Base, tag="sim", tag_field="kind", kw_only=True):
     reject_prefixes: list[str] = []  # recipients refused at submit (permanent, invalid number)
     reply_share: Share = 0.0         # share of recipients that answer
     reply_delay_s: NonNeg = 5.0
+    reply_turn_s: NonNeg = 30.0      # what we send a phone this long after its reply is not answered
     replies: list[str] = msgspec.field(default_factory=lambda: ["Yes", "No", "Thanks!", "Who is this?", "STOP"])
     price_per_segment: NonNeg = 0.0
     weight: PosInt = 1

@@ -22,7 +22,7 @@ import msgspec
 from .extensions import import_optional
 
 DEFAULT_SOCKET = "/run/gatewayd/gatewayd.sock"
-COMMAND_MODULES = ["gatewayd.campaigns.commands", "gatewayd.inbox.commands"]
+COMMAND_MODULES = ["gatewayd.campaigns.commands", "gatewayd.inbox.commands", "gatewayd.links.sim_commands"]
 
 
 class CtlError(Exception):

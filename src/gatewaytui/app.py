@@ -83,10 +83,15 @@ class GatewayApp(App[None]):
     suspended: reactive[list] = reactive(list, always_update=True)
 
     def __init__(self, client: Client, *, tick_s: float = 0.25, status_every_s: float = 2.0,
-                 clock=time.time) -> None:
+                 clock=time.time, reply_toast_every_s: float = 5.0) -> None:
         super().__init__()
         self.client = client
         self.tick_s = tick_s
+        # A live campaign brings a reply every second or two: one toast each would cover an
+        # 80x24 screen. After a toast, the replies of the next few seconds make one summary.
+        self.reply_toast_every_s = reply_toast_every_s
+        self._reply_toast_at = float("-inf")
+        self._replies_held: list = []
         self.status_every_s = status_every_s
         self.clock = clock
         self.throughput = Throughput()
@@ -136,6 +141,7 @@ class GatewayApp(App[None]):
                            if c.detail else f"Reconnecting to gatewayd (attempt {c.attempt})…")
 
     def _flush(self) -> None:
+        self._toast_replies()
         if not self._pending:
             return
         batch, self._pending = self._pending, Batch()
@@ -145,14 +151,23 @@ class GatewayApp(App[None]):
             self.link_throughput.setdefault(link, Throughput()).add(at)
         for alert in batch.alerts:
             self.notify(alert, title="Alert", severity="warning")
-        if len(batch.inbound) == 1:
-            d = batch.inbound[0].data
-            self.notify(f"{d.get('sender')}: {str(d.get('text', ''))[:60]}", title="New reply")
-        elif batch.inbound:
-            self.notify(f"{len(batch.inbound)} new replies; see the inbox (i).", title="New replies")
+        self._replies_held.extend(batch.inbound)
+        self._toast_replies()
         if batch.link_changed or batch.unmatched_receipts:
             self.refresh_status()
         self.screen.post_message(LiveBatch(batch))
+
+    def _toast_replies(self) -> None:
+        now = time.monotonic()
+        if not self._replies_held or now - self._reply_toast_at < self.reply_toast_every_s:
+            return
+        held, self._replies_held = self._replies_held, []
+        self._reply_toast_at = now
+        if len(held) == 1:
+            d = held[0].data
+            self.notify(f"{d.get('sender')}: {str(d.get('text', ''))[:60]}", title="New reply")
+        else:
+            self.notify(f"{len(held)} new replies; see the inbox (i).", title="New replies")
 
     @work(exclusive=True, group="hello", exit_on_error=False)
     async def load_identity(self) -> None:

@@ -173,6 +173,24 @@ async def test_live_message_reloads_thread_and_notifies():
 
 
 @pytest.mark.asyncio
+async def test_a_stream_of_replies_makes_one_toast_then_a_summary_not_one_toast_each():
+    client = CampaignClient()
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60, reply_toast_every_s=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.identity is not None)
+        for i in range(6):
+            client.push("inbound", id=20 + i, sender=f"+1415555000{i}", recipient="+14155550100", text=f"reply {i}",
+                        conversation_id=1)
+            await pilot.pause(0.05)
+        await until(pilot, lambda: len(app._replies_held) == 5, what="the later replies held back")
+        replies = lambda: [n for n in notes(app) if "reply " in n or "new replies" in n]  # noqa: E731
+        assert len(replies()) == 1 and "reply 0" in replies()[0]
+        app.reply_toast_every_s = 0          # the quiet interval is over
+        await until(pilot, lambda: len(replies()) == 2, what="the summary")
+        assert "5 new replies" in replies()[1]
+
+
+@pytest.mark.asyncio
 async def test_viewer_reads_but_cannot_act():
     client = CampaignClient(role="viewer")
     app = GatewayApp(client, tick_s=0.02, status_every_s=60)
