@@ -239,4 +239,12 @@ BEGIN
 END;
 """,
     ),
+    (
+        "campaigns-budget-0001",
+        """
+-- The carrier budget (config [[budgets]]) the campaign's script messages count against, besides
+-- the budgets of its number; copied onto each message (messages.budget) when it is enqueued.
+ALTER TABLE campaigns ADD COLUMN budget TEXT;
+""",
+    ),
 ]
