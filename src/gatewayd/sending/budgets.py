@@ -41,8 +41,10 @@ from zoneinfo import ZoneInfo
 
 from ..config import BudgetConfig, Config
 
-#: How long a registered higher-priority waiter may hold other lanes back after it was due.
+#: How long a registered higher-priority waiter may hold other lanes back after it was due, and
+#: how early before it is due it already does (lanes that wake at one refill race for it).
 WAITER_GRACE_S = 2.0
+WAITER_AHEAD_S = 0.25
 UNLIMITED = 1 << 30
 RESERVED_RETRY_S = 0.02
 
@@ -186,7 +188,7 @@ class Budget:
         for s, (prio, due) in list(self.waiting.items()):
             if due + WAITER_GRACE_S < now:
                 del self.waiting[s]
-            elif s != sender and due <= now and prio > best:
+            elif s != sender and due <= now + WAITER_AHEAD_S and prio > best:
                 best = prio
         return best
 

@@ -180,12 +180,12 @@ class Dispatcher:
             budget = min(lane.bucket.available(now), lr.bucket.available(now), room, cap_left, MAX_CLAIM)
             if getattr(lane.number, "routing", "order") == "weight":
                 budget = min(budget, lr.window)   # a claim goes to one link: keep them small to share
+            lane.wake = trio.Event()   # from here a kick (a commit, a refund) means "look again"
             wall = self.store.clock()
             gate = self.budgets.gate(sender, max(1, budget), now, wall)
             if gate.hold_s is not None:   # a carrier budget of this number is spent: hold, queued
-                await self._budget_hold(lane, gate.hold_s)
+                await self._budget_hold(lane, now + gate.hold_s)
                 continue
-            lane.wake = trio.Event()
             claimed = []
             try:
                 claimed = await self.store.run(_claim, sender, max(1, min(budget, gate.segments)), day, gate)
@@ -215,14 +215,13 @@ class Dispatcher:
                 if not self._submit_nowait(lane, lr, m):
                     self._nursery.start_soon(self._send_message, lane, lr, m)
 
-    async def _budget_hold(self, lane: Lane, hold_s: float) -> None:
-        """Wait for a spent budget to refill; first say what priority this lane has waiting, so
-        that lanes sharing the budget let it go first (budgets.Book.gate)."""
-        lane.wake = trio.Event()
+    async def _budget_hold(self, lane: Lane, until: float) -> None:
+        """Wait for a spent budget to refill (``until``, trio clock); first say what priority
+        this lane has waiting, so that lanes sharing the budget let it go first (budgets.Book.gate)."""
         prio = await self.store.read(budget_store.top_priority, lane.number.address, self.store.clock())
         if prio is not None:
-            self.budgets.wait(lane.number.address, prio, self.clock() + hold_s)
-        with trio.move_on_after(hold_s):
+            self.budgets.wait(lane.number.address, prio, until)
+        with trio.move_on_at(until):
             await lane.wake.wait()
 
     async def _restore_budgets(self, names: list[str] | None) -> None:
