@@ -53,6 +53,8 @@ class Campaign(msgspec.Struct, kw_only=True):
     actions: list[str] = []
     not_ready: list[str] | None = None
     recipients: dict[str, int] = {}
+    budget: str | None = None           # a carrier budget its messages count against
+    waiting: str | None = None          # why its queued messages are held (a spent budget)
 
     @property
     def recurring(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 import trio
 import trio.testing
@@ -260,3 +261,19 @@ async def test_a_campaign_waiting_on_its_budget_says_so_and_finishes_when_it_ref
             gw, "SELECT s.submitted_at FROM segments s JOIN messages m ON m.id = s.message_id WHERE m.campaign_id = 1"))
         assert most_in_any(campaign_times, 59.0) == 5
 
+
+
+async def test_a_reload_that_raises_the_limit_releases_held_messages_and_keeps_the_count(tmp_path, autojump_clock):
+    cfg = make_config(tmp_path, cfg_text('[[budgets]]\nname = "shared"\nper_day = 2', b=""))
+    async with running(cfg) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        for i in range(4):
+            await send(c, A, f"+1415555{7000 + i}")
+        await wait_until(gw, lambda: states(gw).get("delivered") == 2, timeout=3600)
+        await trio.sleep(60)
+        assert states(gw) == {"delivered": 2, "queued": 2}
+        raised = msgspec.structs.replace(cfg.budgets[0], per_day=4)
+        gw.reload(msgspec.structs.replace(cfg, budgets=[raised]))
+        await wait_until(gw, lambda: states(gw).get("delivered") == 4, timeout=3600)
+        [bv] = (await c.call("status"))["budgets"]
+        assert (bv["used_today"], bv["per_day"], bv["remaining"]) == (4, 4, 0)
