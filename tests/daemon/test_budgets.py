@@ -277,3 +277,33 @@ async def test_a_reload_that_raises_the_limit_releases_held_messages_and_keeps_t
         await wait_until(gw, lambda: states(gw).get("delivered") == 4, timeout=3600)
         [bv] = (await c.call("status"))["budgets"]
         assert (bv["used_today"], bv["per_day"], bv["remaining"]) == (4, 4, 0)
+
+
+async def test_gatewayctl_status_and_campaign_show_print_budgets(capsys):
+    from argparse import Namespace
+
+    from gatewayd import ctl
+    from gatewayd.campaigns import commands
+
+    budget = {"name": "brand-acme", "per_second": None, "per_minute": 3600, "per_day": 200000, "tz": "UTC",
+              "used_second": None, "used_minute": 3600, "used_today": 41000, "remaining": 0,
+              "refills_in_s": 12.0, "numbers": [A, B], "waiting": [A]}
+    status = {"version": "x", "started_at": 0.0, "links": [], "numbers": [], "queue": {"queued": 5},
+              "sent_per_s": 0.0, "delivered_per_s": 0.0, "inbound_total": 0, "unmatched_receipts": 0,
+              "budgets": [budget]}
+
+    class Fake:
+        def call(self, op, **kw):
+            return status
+
+    ctl.cmd_status(Fake(), Namespace(json=False, command="status"))
+    out = capsys.readouterr().out
+    assert "BUDGET" in out and "brand-acme" in out and "3600/3600" in out and "41000/200000" in out
+    assert "12s" in out and f"{A},{B}" in out
+    commands._campaign_human({"id": 1, "name": "spring", "status": "sending", "status_reason": "", "script": "s",
+                              "list": "L", "number": A, "office": "main", "operated_by": "agent",
+                              "stop_on_reply": False, "tags": [], "cron": None, "created_at": 0, "updated_at": 0,
+                              "launched_at": 0, "next_run": None, "actions": ["view"], "budget": "promo",
+                              "waiting": "waiting for budget promo: 5/minute used, refills in 30 s"})
+    out = capsys.readouterr().out
+    assert "carrier budget: promo" in out and "waiting for budget promo: 5/minute used" in out
