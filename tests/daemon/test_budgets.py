@@ -307,3 +307,18 @@ async def test_gatewayctl_status_and_campaign_show_print_budgets(capsys):
                               "waiting": "waiting for budget promo: 5/minute used, refills in 30 s"})
     out = capsys.readouterr().out
     assert "carrier budget: promo" in out and "waiting for budget promo: 5/minute used" in out
+
+
+async def test_only_the_ttl_ends_a_message_held_by_a_budget(tmp_path, fast_clock):
+    cfg = make_config(tmp_path, cfg_text('[[budgets]]\nname = "shared"\nper_minute = 1', b=""))
+    async with running(cfg) as gw:
+        virtual_wall(gw, fast_clock)
+        c = await AsyncClient.connect(gw.socket_path)
+        await send(c, A, "+14155558000")
+        await wait_until(gw, lambda: states(gw).get("delivered") == 1, timeout=60)
+        m = await c.call("send", **{"from": A, "to": "+14155558001", "text": "late", "ttl_s": 20})
+        await trio.sleep(10)
+        assert query(gw, "SELECT state, attempts FROM messages WHERE id = ?", (m["id"],)) == [("queued", 0)]
+        await wait_until(gw, lambda: states(gw).get("expired") == 1, timeout=60)
+        assert query(gw, "SELECT attempts, error_code FROM messages WHERE id = ?", (m["id"],)) == [(0, "expired")]
+        assert (await c.call("status"))["budgets"][0]["used_minute"] == 1   # the expired one took nothing
