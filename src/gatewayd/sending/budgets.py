@@ -336,17 +336,28 @@ class Book:
     def settle(self, sender: str, g: Gate, claimed: Iterable[tuple[str | None, int]], now: float,
                wall: float) -> list[str]:
         """Release the reservation and count what was claimed. Returns the senders to wake: the
-        lanes this one held back while it was due."""
+        lanes this one held back while it was due.
+
+        A lane that was waiting and claimed something stays registered (as due now) until a claim
+        of it comes back empty: it goes round again at once, and until it has re-registered what
+        it still has waiting, a lane of lower priority must not take the next refill."""
         for b, n in g.reserved:
             b.reserved -= n
         g.reserved = []
-        for name, n in g.usage(claimed).items():
+        usage = g.usage(claimed)
+        for name, n in usage.items():
             b = self.budgets.get(name)
             if b is not None:
                 b.take(n, now, wall)
         woken: set[str] = set()
         for b in g.number:
-            if b.waiting.pop(sender, None) is not None:
+            reg = b.waiting.get(sender)
+            if reg is None:
+                continue
+            if usage:
+                b.waiting[sender] = (reg[0], min(reg[1], now))
+            else:
+                del b.waiting[sender]
                 woken.update(s for s, nums in self.by_number.items() if b in nums and s != sender)
         return sorted(woken)
 
