@@ -10,7 +10,8 @@ applies to it has room.
 Decisions:
 - Counted in segments, at claim time (what the dispatcher hands to a link); a submit the carrier
   refused (throttled, rejected, link down before sending) is refunded, a time-out is not (it may
-  have been sent).
+  have been sent), nor is a message resent after a crash (``crash_policy = "resend"``): erring on
+  the side of the carrier's count.
 - ``per_second`` and ``per_minute`` are *sliding* windows: never more than the limit in any second
   or minute, as carriers measure, so a budget never bursts twice its limit across a boundary. They
   live in memory: a restart forgets at most one minute of use.

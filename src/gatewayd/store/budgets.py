@@ -33,11 +33,19 @@ _ADD = ("INSERT INTO budget_usage(budget, day, segments) VALUES (?, ?, ?)"
         " ON CONFLICT(budget, day) DO UPDATE SET segments = segments + excluded.segments")
 
 
+_REFUND = ("UPDATE budget_usage SET segments = CASE WHEN segments > ? THEN segments - ? ELSE 0 END"
+           " WHERE budget = ? AND day = ?")
+
+
 def add_usage(tx: Tx, usage: dict[str, int], days: dict[str, str]) -> None:
-    """Count ``usage`` ({budget: segments}, negative to refund) for budgets with a daily limit."""
-    rows = [(name, days[name], n) for name, n in usage.items() if n and name in days]
+    """Count ``usage`` ({budget: segments}, negative to refund) for budgets with a daily limit.
+    A refund never takes a day below zero (one that came after midnight finds a fresh day)."""
+    rows = [(name, days[name], n) for name, n in usage.items() if n > 0 and name in days]
     if rows:
         tx.db.executemany(_ADD, rows)
+    back = [(-n, -n, name, days[name]) for name, n in usage.items() if n < 0 and name in days]
+    if back:
+        tx.db.executemany(_REFUND, back)
 
 
 def usage_on(db: sqlite3.Connection, days: dict[str, str]) -> dict[str, int]:
