@@ -275,6 +275,8 @@ def _check(cfg: Config) -> None:
             if name not in names:
                 raise ConfigError(f"unknown link {name!r}", f"numbers[{i}].links[{j}]")
         for j, name in enumerate(number.budgets):
+            if name in number.budgets[:j]:
+                raise ConfigError(f"budget {name!r} listed twice", f"numbers[{i}].budgets[{j}]")
             if name not in budgets:
                 raise ConfigError(f"unknown budget {name!r} (no [[budgets]] of that name)", f"numbers[{i}].budgets[{j}]")
         for j, target in enumerate(number.unsolicited.inbox):

@@ -95,6 +95,7 @@ async def send(c: AsyncClient, sender: str, to: str, text: str = "x", priority: 
 @pytest.mark.parametrize("budgets, a, path", [
     ('[[budgets]]\nname = "shared"\nper_minute = 10', 'budgets = ["nope"]', "numbers[0].budgets[0]"),
     ('[[budgets]]\nname = "shared"\nper_minute = 0', 'budgets = ["shared"]', "budgets[0].per_minute"),
+    ('[[budgets]]\nname = "shared"\nper_minute = 9', 'budgets = ["shared", "shared"]', "numbers[0].budgets[1]"),
     ('[[budgets]]\nname = "shared"\nper_day = -5', 'budgets = ["shared"]', "budgets[0].per_day"),
     ('[[budgets]]\nname = "shared"', 'budgets = ["shared"]', "budgets[0]"),
     ('[[budgets]]\nname = "shared"\nper_day = 5\ntz = "Mars/Olympus"', 'budgets = ["shared"]', "budgets[0].tz"),
@@ -325,3 +326,17 @@ async def test_only_the_ttl_ends_a_message_held_by_a_budget(tmp_path, fast_clock
         await wait_until(gw, lambda: states(gw).get("expired") == 1, timeout=60)
         assert query(gw, "SELECT attempts, error_code FROM messages WHERE id = ?", (m["id"],)) == [(0, "expired")]
         assert (await c.call("status"))["budgets"][0]["used_minute"] == 1   # the expired one took nothing
+
+
+async def test_a_campaign_naming_its_numbers_budget_counts_once(tmp_path, fast_clock):
+    cfg = make_config(tmp_path, cfg_text('[[budgets]]\nname = "shared"\nper_day = 4', b=""))
+    async with running(cfg) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await c.call("contacts_import", list="L", header=["Phone"], rows=[[f"+1415555{6100 + i}"] for i in range(6)])
+        await c.call("script_create", name="s", type="nudge", steps=[{"text": "Hello"}])
+        await c.call("campaign_create", fields={"name": "same", "script": "s", "list": "L", "number": A,
+                                                "budget": "shared"}, launch=True)
+        await wait_until(gw, lambda: states(gw).get("delivered") == 4, timeout=600)
+        await trio.sleep(30)
+        assert states(gw) == {"delivered": 4, "queued": 2}
+        assert query(gw, "SELECT segments FROM budget_usage") == [(4,)]

@@ -237,9 +237,10 @@ class Gate:
         """Segments per budget for what was claimed: ``(message budget, segments)`` pairs."""
         out: dict[str, int] = {}
         total = 0
+        mine = {b.name for b in self.number}
         for name, n in claimed:
             total += n
-            if name is not None:
+            if name is not None and name not in mine:
                 out[name] = out.get(name, 0) + n
         for b in self.number:
             out[b.name] = out.get(b.name, 0) + total
@@ -314,7 +315,8 @@ class Book:
             g.retry_s = _min(g.retry_s, WAITER_GRACE_S)
         g.caps = {}
         for b in self.budgets.values():
-            if b in number:
+            if b in number:   # a campaign naming its number's budget: counted once, in the total
+                g.caps[b.name] = g.segments
                 continue
             left = b.remaining(now, wall)
             if left > 0:
@@ -329,6 +331,8 @@ class Book:
             g.reserved.append((b, g.segments))
         for name, left in g.caps.items():
             b = self.budgets[name]
+            if b in number:
+                continue
             take = min(left, g.segments)
             b.reserved += take
             g.reserved.append((b, take))
@@ -364,7 +368,8 @@ class Book:
 
     def refund(self, sender: str, budget: str | None, segments: int, days: dict[str, str]) -> dict[str, int]:
         """A claimed message was not sent: give its segments back. Returns {budget: segments}."""
-        names = [b.name for b in self.by_number.get(sender, [])] + ([budget] if budget else [])
+        names = [b.name for b in self.by_number.get(sender, [])]
+        names += [budget] if budget and budget not in names else []
         out = {}
         for name in names:
             b = self.budgets.get(name)
