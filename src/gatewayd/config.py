@@ -123,6 +123,18 @@ class NumberConfig(_Base):
     routing: Literal["order", "weight"] = "order"
     office: str = "default"
     unsolicited: UnsolicitedConfig = UnsolicitedConfig()
+    budgets: list[str] = []        # names of [[budgets]] this number's traffic counts against
+
+
+class BudgetConfig(_Base):
+    """A carrier budget shared by the numbers (and campaigns) that name it, in segments
+    (sending/budgets.py). Each limit is optional; at least one is required."""
+
+    name: str
+    per_second: PosInt | None = None
+    per_minute: PosInt | None = None
+    per_day: PosInt | None = None
+    tz: str = "UTC"                # the day of ``per_day`` starts at midnight in this zone
 
 
 class AccessConfig(_Base):
@@ -209,6 +221,7 @@ class Config(_Base):
     event_retention_days: Positive = 30.0
     links: list[LinkConfig] = []
     numbers: list[NumberConfig] = []
+    budgets: list[BudgetConfig] = []
     access: AccessConfig = AccessConfig()
     queue: QueueConfig = QueueConfig()
     control: ControlConfig = ControlConfig()
@@ -291,6 +304,7 @@ def _check(cfg: Config) -> None:
             raise ConfigError("one of password or password_file is required", f"links[{i}]")
         if isinstance(link, SimConfig) and link.delivered + link.undelivered + link.rejected > 1.0001:
             raise ConfigError("delivered + undelivered + rejected must not exceed 1", f"links[{i}]")
+    budgets = _check_budgets(cfg)
     seen: set[str] = set()
     for i, number in enumerate(cfg.numbers):
         if number.address in seen:
@@ -301,6 +315,11 @@ def _check(cfg: Config) -> None:
         for j, name in enumerate(number.links):
             if name not in names:
                 raise ConfigError(f"unknown link {name!r}", f"numbers[{i}].links[{j}]")
+        for j, name in enumerate(number.budgets):
+            if name in number.budgets[:j]:
+                raise ConfigError(f"budget {name!r} listed twice", f"numbers[{i}].budgets[{j}]")
+            if name not in budgets:
+                raise ConfigError(f"unknown budget {name!r} (no [[budgets]] of that name)", f"numbers[{i}].budgets[{j}]")
         for j, target in enumerate(number.unsolicited.inbox):
             if not re.fullmatch(r"(office|agent):[\w.@-]+", target):
                 raise ConfigError("expected 'office:NAME' or 'agent:USER'", f"numbers[{i}].unsolicited.inbox[{j}]")
@@ -321,6 +340,25 @@ def _check(cfg: Config) -> None:
     from . import config_rules
 
     config_rules.check(cfg)
+
+
+def _check_budgets(cfg: Config) -> set[str]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    names: set[str] = set()
+    for i, b in enumerate(cfg.budgets):
+        if not b.name.strip():
+            raise ConfigError("a budget needs a name", f"budgets[{i}].name")
+        if b.name in names:
+            raise ConfigError(f"duplicate budget name {b.name!r}", f"budgets[{i}].name")
+        names.add(b.name)
+        if b.per_second is None and b.per_minute is None and b.per_day is None:
+            raise ConfigError("set at least one of per_second, per_minute, per_day", f"budgets[{i}]")
+        try:
+            ZoneInfo(b.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"unknown time zone {b.tz!r}", f"budgets[{i}].tz") from None
+    return names
 
 
 def read_secret(value: str | None, path: str | None) -> str:

@@ -138,6 +138,14 @@ def cmd_status(c: Client, args) -> None:
         table([[n["address"], ",".join(n["links"]), f"{n['rate']}/s", n["burst"],
                 f"{n['used_today']}/{n['daily_cap'] or '-'}", "yes" if n["enabled"] else "no"] for n in st["numbers"]],
               ["NUMBER", "LINKS", "RATE", "BURST", "TODAY/CAP", "ENABLED"])
+        if st.get("budgets"):
+            print("\nCarrier budgets (segments used/limit):")
+            table([[b["name"], *(f"{b[u]}/{b[p]}" if b[p] else "-" for u, p in
+                                 (("used_second", "per_second"), ("used_minute", "per_minute"),
+                                  ("used_today", "per_day"))),
+                    b["remaining"], f"{b['refills_in_s']:.0f}s" if b["remaining"] <= 0 else "-",
+                    ",".join(b["numbers"]) or "-"] for b in st["budgets"]],
+                  ["BUDGET", "SECOND", "MINUTE", "TODAY", "REMAINING", "REFILLS IN", "NUMBERS"])
         print("\nQueue:", ", ".join(f"{k} {v}" for k, v in sorted(st["queue"].items()) if v) or "empty")
         print(f"Throughput: {st['sent_per_s']:.1f} sent/s, {st['delivered_per_s']:.1f} delivered/s;"
               f" inbound {st['inbound_total']}; unmatched receipts {st['unmatched_receipts']}")

@@ -56,6 +56,8 @@ class Campaign(msgspec.Struct, kw_only=True):
     checks: list[dict[str, Any]] | None = None      # content checks (issue 17)
     held_by: dict[str, int] = {}                    # waiting recipients by kind of hold
     recipients: dict[str, int] = {}
+    budget: str | None = None           # a carrier budget its messages count against
+    waiting: str | None = None          # why its queued messages are held (a spent budget)
 
     @property
     def recurring(self) -> bool:

@@ -211,7 +211,8 @@ class BoolFlag(argparse.Action):
 def _fields(args) -> dict[str, Any]:
     f = {"name": args.name, "script": args.script, "list": args.list, "number": args.sender, "office": args.office,
          "operated_by": args.operated_by, "tags": args.tag or None, "at": args.at, "cron": args.cron, "tz": args.tz,
-         "ttl_s": args.ttl, "description": args.description, "hours": args.hours}
+         "ttl_s": args.ttl, "description": args.description, "hours": args.hours,
+         "budget": args.budget}
     if args.stop_on_reply is not None:
         f["stop_on_reply"] = args.stop_on_reply
     if args.quiet:
@@ -274,6 +275,10 @@ def _campaign_human(r: dict) -> None:
         print(f"  sending hours: {r['hours']}")
     if r.get("held_by"):
         print("  waiting:", ", ".join(f"{k} {v}" for k, v in sorted(r["held_by"].items())))
+    if r.get("budget"):
+        print(f"  carrier budget: {r['budget']}")
+    if r.get("waiting"):
+        print(f"  {r['waiting']}")
     if r.get("not_ready"):
         print("  not ready to launch:")
         for reason in r["not_ready"]:
@@ -441,6 +446,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--default", action="append", type=default_arg, metavar="FIELD=VALUE",
                        help="value used when a contact's field is empty (repeatable)")
         s.add_argument("--description")
+        s.add_argument("--budget", help="a carrier budget ([[budgets]] name) its messages count against")
         if name == "create":
             s.add_argument("--launch", action="store_true",
                            help="launch (or schedule) right away; when not ready nothing is created and the reasons are printed")

@@ -194,6 +194,10 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
         if row is None:
             raise NotFound(f"no contact list {f.list_name!r} (import contacts into it first)")
         cols["list_id"] = row["id"]
+    if f.budget is not None:
+        if f.budget and all(b.name != f.budget for b in cfg.budgets):
+            raise BadRequest(f"budget {f.budget!r} is not configured (no [[budgets]] of that name)", "unknown_budget")
+        cols["budget"] = f.budget or None
     if f.number is not None and cfg.number(f.number) is None:
         raise BadRequest(f"number {f.number!r} is not configured", "unknown_number")
     if f.tags is not None and any(len(t) > 30 or not t.strip() for t in f.tags):
@@ -268,9 +272,25 @@ async def _view(gw, campaign_id: int) -> dict:
                 extra["not_ready"].append(passed)
         extra.update(progress.overview(db, row, gw.store.clock()))
         extra["held_by"] = compliance_sql.held_summary(db, campaign_id)
+        extra["waiting"] = _holds_queued(gw, db, row)
         return lifecycle.campaign_dict(row, extra)
 
-    return await gw.store.read(q)
+    d = await gw.store.read(q)
+    if d["waiting"]:   # the budgets live in the trio thread: asked here, not in q's worker thread
+        d["waiting"] = gw.dispatcher.budgets.reason(d["waiting"], trio.current_time(), gw.store.clock())
+    return d
+
+
+def _holds_queued(gw, db: sqlite3.Connection, row: sqlite3.Row) -> list[str] | None:
+    """The budgets that may be holding this campaign's queued messages (None: nothing queued or
+    no budget applies); ``_view`` turns them into the reason shown as ``waiting``."""
+    names = gw.dispatcher.budgets.names_for(row["number"], row["budget"])
+    if not names or row["status"] not in ("processing", "sending", "suspended"):
+        return None
+    if not db.execute("SELECT 1 FROM messages WHERE campaign_id = ? AND state = 'queued' LIMIT 1",
+                      (row["id"],)).fetchone():
+        return None
+    return names
 
 
 @handles(P.CampaignCreate, Role.AGENT)

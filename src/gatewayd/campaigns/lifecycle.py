@@ -47,7 +47,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 STATUSES = tuple(ACTIONS)
 EDITABLE = ("name", "script_id", "list_id", "number", "office", "operated_by", "stop_on_reply", "tags",
             "schedule_at", "cron", "tz", "ttl_s", "quiet_start", "quiet_end", "variants", "defaults", "description",
-            "hours")
+            "hours", "budget")
 _JSON_COLS = ("tags", "variants", "defaults")
 
 

@@ -147,6 +147,9 @@ def _number(row: sqlite3.Row, cfg, number_state) -> list[str]:
         return [f"number {row['number']} is not configured"]
     if not number.enabled or not number_state(row["number"]).get("enabled", True):
         return [f"number {row['number']} is disabled"]
+    budget = row["budget"]
+    if budget and all(b.name != budget for b in cfg.budgets):
+        return [f"budget {budget} is not configured (no [[budgets]] of that name)"]
     return []
 
 

@@ -248,4 +248,12 @@ UPDATE campaign_contacts SET pending = 2, next_at = coalesce(updated_at, 0) + 25
 CREATE INDEX ix_cc_waiting ON campaign_contacts(campaign_id, next_at) WHERE state = 'active' AND pending = 2;
 """,
     ),
+    (
+        "campaigns-budget-0001",
+        """
+-- The carrier budget (config [[budgets]]) the campaign's script messages count against, besides
+-- the budgets of its number; copied onto each message (messages.budget) when it is enqueued.
+ALTER TABLE campaigns ADD COLUMN budget TEXT;
+""",
+    ),
 ]

@@ -114,7 +114,7 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
         priority=Priority.BULK if source == "campaign" else Priority.INTERACTIVE,
         ttl_s=campaign["ttl_s"] or RUNTIME.cfg.queue.default_ttl_s, key=message_key(campaign, step, contact["id"]),
         source=source, created_by=campaign["created_by"], campaign_id=campaign["id"], conversation_id=conversation_id,
-        contact_id=contact["id"], step=step, state=state, error_text=reason)])
+        contact_id=contact["id"], step=step, state=state, error_text=reason, budget=campaign["budget"])])
     if state is MsgState.QUEUED:
         tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 1, next_at = NULL, updated_at = ?"
                       " WHERE campaign_id = ? AND contact_id = ?", (step, tx.now, campaign["id"], contact["id"]))

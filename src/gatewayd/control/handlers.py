@@ -131,7 +131,8 @@ async def status(gw, who: Principal, req: P.Status) -> P.StatusView:
         segments={k[4:]: v for k, v in counts.items() if k.startswith("seg:")},
         sent_per_s=sent / 60.0, delivered_per_s=gw.delivered_rate(),
         inbound_total=counts.get("inbound", 0), unmatched_receipts=counts.get("unmatched", 0),
-        last_cursor=gw.bus.last_cursor)
+        last_cursor=gw.bus.last_cursor,
+        budgets=[P.BudgetView(**v) for v in gw.dispatcher.budgets.views(now, gw.store.clock())])
 
 
 def _today(gw) -> str:

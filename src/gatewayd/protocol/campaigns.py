@@ -134,6 +134,7 @@ class CampaignFields(msgspec.Struct, kw_only=True, omit_defaults=True):
     variants: list[dict[str, Any]] | None = None   # [{"script": NAME_OR_ID, "weight": 30}]
     defaults: dict[str, str] | None = None
     description: str | None = None
+    budget: str | None = None           # a [[budgets]] name its messages count against ("" clears)
 
 
 class CampaignCreate(Request, tag="campaign_create"):

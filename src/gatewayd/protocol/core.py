@@ -161,6 +161,23 @@ class NumberView(msgspec.Struct):
     office: str
 
 
+class BudgetView(msgspec.Struct):
+    """A carrier budget (config ``[[budgets]]``): limits, use in each window, what is left now."""
+
+    name: str
+    per_second: int | None
+    per_minute: int | None
+    per_day: int | None
+    tz: str
+    used_second: int | None
+    used_minute: int | None
+    used_today: int | None
+    remaining: int                      # segments that may go right now (the tightest window)
+    refills_in_s: float                 # until one more segment may go (0: now)
+    numbers: list[str]
+    waiting: list[str] = []             # numbers held by it with work ready
+
+
 class StatusView(msgspec.Struct):
     version: str
     started_at: float
@@ -173,6 +190,7 @@ class StatusView(msgspec.Struct):
     inbound_total: int
     unmatched_receipts: int
     last_cursor: int
+    budgets: list[BudgetView] = []
 
 
 class MessageView(msgspec.Struct, kw_only=True):

@@ -27,9 +27,11 @@ from ..config import Config, NumberConfig
 from ..links.base import LinkStatus, OutSegment, SubmitResult
 from ..models import Encoding, LinkState
 from ..store import actions, bulk, receipts
+from ..store import budgets as budget_store
 from ..store import messages as mq
 from ..store.batches import URGENT_RANK
 from ..store.store import Store, Tx
+from . import budgets as carrier_budgets
 from .pacing import TokenBucket, backoff
 from .router import LinkRuntime, Router
 
@@ -70,6 +72,7 @@ class Dispatcher:
         self.clock = clock
         now = clock()
         self.lanes = {n.address: Lane(n, now) for n in cfg.numbers}
+        self.budgets = carrier_budgets.Book(cfg)   # carrier budgets shared by numbers (budgets.py)
         self.draining = False
         self.on_status: Callable[[LinkStatus], None] = lambda status: None   # set by the Gateway
         self.on_submit: Callable[[str, bool], None] = lambda link, ok: None  # metrics
@@ -91,6 +94,9 @@ class Dispatcher:
         """SIGHUP: new rates, bursts, caps, enabled flags, links; a new number gets its lane now.
         A removed number's lane stays until restart (what it had queued still goes out)."""
         self.cfg = cfg
+        new_budgets = self.budgets.reconfigure(cfg)
+        if new_budgets and hasattr(self, "_nursery"):
+            self._nursery.start_soon(self._restore_budgets, new_budgets)
         for number in cfg.numbers:
             if number.address in self.lanes:
                 self.lanes[number.address].reconfigure(number)
@@ -125,6 +131,7 @@ class Dispatcher:
             if address in self.lanes:
                 self.lanes[address].used_today = used
                 self.lanes[address].day = _utc_day(self.store.clock())
+        await self._restore_budgets(None)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for lane in self.lanes.values():
@@ -179,14 +186,28 @@ class Dispatcher:
             budget = min(lane.bucket.available(now), lr.bucket.available(now), room, cap_left, MAX_CLAIM)
             if getattr(lane.number, "routing", "order") == "weight":
                 budget = min(budget, lr.window)   # a claim goes to one link: keep them small to share
-            lane.wake = trio.Event()
-            claimed = await self.store.run(_claim, sender, max(1, budget), day)
+            lane.wake = trio.Event()   # from here a kick (a commit, a refund) means "look again"
+            wall = self.store.clock()
+            gate = self.budgets.gate(sender, max(1, budget), now, wall)
+            if gate.hold_s is not None:   # a carrier budget of this number is spent: hold, queued
+                await self._budget_hold(lane, now + gate.hold_s)
+                continue
+            claimed = []
+            try:
+                claimed = await self.store.run(_claim, sender, max(1, min(budget, gate.segments)), day, gate)
+            finally:
+                if gate is not carrier_budgets.OPEN:
+                    for other in self.budgets.settle(sender, gate, ((c.budget, len(c.pending)) for c in claimed),
+                                                     self.clock(), wall):
+                        self.kick(other)
             if not claimed:
                 # Work that is merely blocked (an earlier message to the same recipient is in
                 # flight) is released by a kick after commit; only retry backoffs need a timer.
                 next_due = await self.store.read(_next_due, sender, self.store.clock())
                 left = None if next_due is None else next_due - self.store.clock()
                 timeout = 30.0 if left is None or left <= 0 else max(0.05, left)
+                if gate.retry_s is not None:     # held by a budget: look again when it refills
+                    timeout = min(timeout, gate.retry_s)
                 with trio.move_on_after(min(timeout, 30.0)):
                     await lane.wake.wait()
                 continue
@@ -199,6 +220,33 @@ class Dispatcher:
                 self._busy(+1)
                 if not self._submit_nowait(lane, lr, m):
                     self._nursery.start_soon(self._send_message, lane, lr, m)
+
+    async def _budget_hold(self, lane: Lane, until: float) -> None:
+        """Wait for a spent budget to refill (``until``, trio clock); first say what priority
+        this lane has waiting, so that lanes sharing the budget let it go first (budgets.Book.gate)."""
+        prio = await self.store.read(budget_store.top_priority, lane.number.address, self.store.clock())
+        if prio is not None:
+            self.budgets.wait(lane.number.address, prio, until)
+        with trio.move_on_at(until):
+            await lane.wake.wait()
+
+    async def _restore_budgets(self, names: list[str] | None) -> None:
+        """Today's use of daily budgets from the store (a restart or a budget added by reload)."""
+        wall = self.store.clock()
+        days = self.budgets.day_keys(wall, names)
+        if days:
+            self.budgets.restore(await self.store.read(budget_store.usage_on, days), wall)
+
+    def _refund(self, m: mq.Claimed, sent: int, res: SubmitResult) -> None:
+        """A claimed message was not (wholly) sent: its segments go back to its budgets. Not for a
+        time-out: that submit may have reached the carrier."""
+        n = len(m.pending) - sent
+        if n <= 0 or not self.budgets.active or res.error_code == "timeout":
+            return
+        days = self.budgets.day_keys(self.store.clock())
+        usage = self.budgets.refund(m.sender, m.budget, n, days)
+        if usage:
+            self._post(budget_store.add_usage, {k: -v for k, v in usage.items()}, days)
 
     async def _cap_reached(self, lane: Lane, day: str) -> None:
         if lane.cap_reported != day:
@@ -240,6 +288,7 @@ class Dispatcher:
                     sent = [mq.SegResult(seg_id, m.id, lr.name, True, res.carrier_id, submitted_at=self.store.clock())]
                     self._post(bulk.submitted, m.id, lr.name, m.attempts, sent, lane.kick)
                 else:
+                    self._refund(m, 0, res)
                     self._post(self._finish_op(lane, lr, m, [], res, seg_id))
             finally:
                 lr.in_flight -= 1
@@ -281,6 +330,7 @@ class Dispatcher:
                 # The common case, batchable: a run of these becomes one set-wise write.
                 await self.store.post(bulk.submitted, m.id, lr.name, m.attempts, sent, lane.kick)
             else:
+                self._refund(m, len(sent), failure)
                 await self.store.post(self._finish_op(lane, lr, m, sent, failure, failed_seg))
         finally:
             lr.in_flight -= 1
@@ -322,8 +372,15 @@ class Dispatcher:
         return op
 
 
-def _claim(tx: Tx, sender: str, budget: int, day: str) -> list[mq.Claimed]:
-    claimed = mq.claim(tx, sender, budget)
+def _claim(tx: Tx, sender: str, budget: int, day: str,
+           gate: carrier_budgets.Gate = carrier_budgets.OPEN) -> list[mq.Claimed]:
+    if gate is carrier_budgets.OPEN:
+        claimed = mq.claim(tx, sender, budget)
+    else:
+        claimed = mq.claim(tx, sender, budget, min_priority=gate.min_priority, caps=gate.caps,
+                           overdraw=gate.overdraw, hard=gate.hard)
+        if claimed and gate.days:
+            budget_store.add_usage(tx, gate.usage((c.budget, len(c.pending)) for c in claimed), gate.days)
     if claimed:
         used = sum(len(c.pending) for c in claimed)
         tx.db.execute(

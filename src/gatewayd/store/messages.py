@@ -40,6 +40,7 @@ class NewMessage(msgspec.Struct, kw_only=True):
     state: MsgState = MsgState.QUEUED      # campaigns enqueue suppressed contacts as unreachable
     error_text: str | None = None
     not_before: float = 0.0
+    budget: str | None = None              # a message-level carrier budget (a campaign's)
 
 
 class Claimed(msgspec.Struct):
@@ -56,6 +57,7 @@ class Claimed(msgspec.Struct):
     attempts: int
     possible_duplicate: bool
     pending: list[tuple[int, int, str]]    # (segment_id, index, text)
+    budget: str | None = None              # message-level carrier budget (store/budgets.py)
 
 
 _HISTORY_SQL = "INSERT INTO message_history(message_id, at, state, detail) VALUES (?, ?, ?, ?)"
@@ -102,7 +104,7 @@ _HOOKED = {s.value for s in (MsgState.SENT, MsgState.DELIVERED, MsgState.UNDELIV
 
 _INSERT_MESSAGE = """INSERT INTO messages(id, key, sender, recipient, text, priority, state, encoding, segments,
   ref, created_at, updated_at, expires_at, not_before, source, created_by, campaign_id, contact_id, conversation_id,
-  step, error_text) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+  step, error_text, budget) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 
 
 def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
@@ -138,7 +140,7 @@ def enqueue(tx: Tx, items: Iterable[NewMessage]) -> list[tuple[int, bool]]:
         state = m.state.value
         rows.append((mid, m.key, m.sender, m.recipient, m.text, int(m.priority), state, encoding.value,
                      len(parts), random.randrange(0, 256), tx.now, tx.now, expires, m.not_before, m.source,
-                     m.created_by, m.campaign_id, m.contact_id, m.conversation_id, m.step, m.error_text))
+                     m.created_by, m.campaign_id, m.contact_id, m.conversation_id, m.step, m.error_text, m.budget))
         seg_rows.extend((mid, i, part, state) for i, part in enumerate(parts, 1))
         _history(tx, mid, state, m.error_text or "")
         tx.emit("message.state", id=mid, state=state, sender=m.sender, recipient=m.recipient,
@@ -163,9 +165,9 @@ HELD = 1e15
 
 _CLAIM_SQL = f"""
 SELECT m.id, m.sender, m.recipient, m.text, m.encoding, m.segments, m.ref, m.expires_at, m.attempts,
-       m.possible_duplicate, m.campaign_id
+       m.possible_duplicate, m.campaign_id, m.budget
 FROM messages m
-WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ?
+WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ?{{budgets}}
   AND NOT EXISTS (SELECT 1 FROM messages p
                   WHERE p.sender = m.sender AND p.recipient = m.recipient AND p.id < m.id
                     AND p.state IN ('queued', 'sending') AND p.not_before < {HELD})
@@ -174,16 +176,37 @@ LIMIT ?
 """
 
 
-def claim(tx: Tx, sender: str, max_segments: int, scan: int | None = None) -> list[Claimed]:
+_PLAIN_SQL = _CLAIM_SQL.format(budgets="")
+
+
+def claim(tx: Tx, sender: str, max_segments: int, scan: int | None = None, *, min_priority: int = 0,
+          caps: dict[str, int] | None = None, overdraw: set[str] | frozenset[str] = frozenset(),
+          hard: bool = False) -> list[Claimed]:
     """Mark up to ``max_segments`` worth of ready messages from ``sender`` as sending, highest
     priority first, set-wise (this runs for every message we send). Expired ones met on the way
-    are expired instead of sent."""
+    are expired instead of sent.
+
+    Carrier budgets (sending/budgets.py): only messages of at least ``min_priority``; with
+    ``caps``, a message naming a budget goes only if that budget has room for it (``caps`` has the
+    budgets with room; ``overdraw`` those untouched, which may take one message larger than their
+    room); ``hard``: even the first message must fit ``max_segments``. A message held back stays
+    queued and keeps blocking later ones to its recipient."""
     # Every row the query returns is claimable (or expired), and each needs at least one segment
     # of budget: reading further than the budget plus a little slack is wasted work.
     limit = scan or max_segments + 16
+    sql, args = _PLAIN_SQL, [sender, tx.now]
+    if min_priority > 0 or caps is not None:
+        extra = " AND m.priority >= ?"
+        args.append(min_priority)
+        if caps is not None:
+            extra += f" AND (m.budget IS NULL OR m.budget IN ({','.join('?' * len(caps))}))"
+            args.extend(caps)
+        sql = _CLAIM_SQL.format(budgets=extra)
+        caps = dict(caps) if caps is not None else None
+        overdraw = set(overdraw)
     live: list[sqlite3.Row] = []
     while not live:
-        rows = tx.db.execute(_CLAIM_SQL, (sender, tx.now, limit)).fetchall()
+        rows = tx.db.execute(sql, (*args, limit)).fetchall()
         for row in rows:
             if row["expires_at"] is not None and row["expires_at"] <= tx.now:
                 expire(tx, row["id"])
@@ -203,14 +226,23 @@ def claim(tx: Tx, sender: str, max_segments: int, scan: int | None = None) -> li
     budget = max_segments
     for row in live:
         segs = pending.get(row["id"], [])
-        if out and len(segs) > budget:
+        if (out or hard) and len(segs) > budget:
             break
+        name = row["budget"]
+        if caps is not None and name is not None:
+            room = caps.get(name, 0)
+            if len(segs) > room and not (name in overdraw and room > 0):
+                continue
+            caps[name] = room - len(segs)
+            overdraw.discard(name)
         out.append(Claimed(row["id"], row["sender"], row["recipient"], row["text"], row["encoding"],
                            row["segments"], row["ref"], row["expires_at"], row["attempts"],
-                           bool(row["possible_duplicate"]), segs))
+                           bool(row["possible_duplicate"]), segs, name))
         budget -= len(segs)
         if budget <= 0:
             break
+    if not out:
+        return []
     ids = [c.id for c in out]
     qs = ",".join("?" * len(ids))
     tx.db.execute(f"UPDATE segments SET state = 'sending' WHERE message_id IN ({qs}) AND state = 'queued'", ids)

@@ -20,6 +20,7 @@ MODULES = [
     "gatewayd.campaigns.schema",
     "gatewayd.store.compliance",     # columns on the campaign tables (issue 17)
     "gatewayd.inbox.schema",
+    "gatewayd.store.budgets",
 ]
 
 

@@ -63,9 +63,13 @@ def general_text(c: Campaign) -> Text:
         ("Launched", zoned(c.launched_at, c.tz, True)), ("Last updated", zoned(c.updated_at, c.tz, True)),
         ("Recipients", ", ".join(f"{k} {v}" for k, v in sorted(c.recipients.items())) or "—"),
     ]
+    if c.budget:
+        rows.insert(5, ("Budget", c.budget))
     for k, v in rows:
         t.append(f"{k:>14}  ", style="bold")
         t.append(f"{v}\n")
+    if c.waiting:
+        t.append(f"\n{c.waiting[:1].upper()}{c.waiting[1:]}\n", style="yellow")
     if c.description:
         t.append(f"\n{c.description}\n")
     if c.held_by:
