@@ -14,7 +14,10 @@
  * and counted; bind_*, enquire_link, unbind are answered; any other command gets generic_nack
  * (ESME_RINVCMDID); a command_length outside 16..65536 closes that connection.
  *
- * The port is printed on stdout first (as tests/fakes/smsc.py does). SIGUSR1 prints the counters
+ * --http-port: also an HTTP sink (a dlr-url for Kannel's smsbox) answering every request "200 ok"
+ * with keep-alive, counted as http_requests.
+ *
+ * The port is printed on stdout first (as tests/fakes/smsc.py does), then the HTTP port if any. SIGUSR1 prints the counters
  * as one line "submits=.. receipts=.. receipt_acks=.. receipt_errors=.. binds=.. ..." on stdout;
  * SIGTERM/SIGINT exit.
  *
@@ -53,6 +56,7 @@ typedef struct {
     int fd;
     int bind;               /* BIND_* */
     int closing;            /* close once the output is flushed */
+    int http;               /* a connection to the HTTP sink, not SMPP */
     uint32_t seq;           /* our own sequence numbers (deliver_sm) */
     buf_t in, out;
 } conn_t;
@@ -65,7 +69,8 @@ static uint64_t next_id = 1;
 static buf_t pending;                /* receipts waiting for a receiving bind (whole PDUs, seq 0) */
 static struct {
     unsigned long long submits, receipts, receipt_acks, receipt_errors, binds, unbinds,
-        enquire_links, nacks_sent, nacks_received, bytes_in, bytes_out, conns, bad_frames;
+        enquire_links, nacks_sent, nacks_received, bytes_in, bytes_out, conns, bad_frames,
+        http_requests;
 } st;
 
 static void die(const char *what) { perror(what); exit(1); }
@@ -275,10 +280,10 @@ static void on_pdu(conn_t *c, const unsigned char *h) {
 static void print_stats(void) {
     printf("submits=%llu receipts=%llu receipt_acks=%llu receipt_errors=%llu binds=%llu unbinds=%llu "
            "enquire_links=%llu nacks_sent=%llu nacks_received=%llu bytes_in=%llu bytes_out=%llu "
-           "conns=%llu bad_frames=%llu pending=%zu\n",
+           "conns=%llu bad_frames=%llu http_requests=%llu pending=%zu\n",
            st.submits, st.receipts, st.receipt_acks, st.receipt_errors, st.binds, st.unbinds,
            st.enquire_links, st.nacks_sent, st.nacks_received, st.bytes_in, st.bytes_out, st.conns,
-           st.bad_frames, pending.len - pending.off);
+           st.bad_frames, st.http_requests, pending.len - pending.off);
     fflush(stdout);
 }
 
@@ -293,8 +298,30 @@ static void close_conn(int i) {
     conns[i] = conns[--nconns];
 }
 
+/* The HTTP sink (a dlr-url for Kannel's smsbox): every request gets "200 ok", keep-alive. */
+static int drain_http(conn_t *c) {
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+    for (;;) {
+        unsigned char *s = c->in.p + c->in.off;
+        size_t have = c->in.len - c->in.off;
+        unsigned char *e = memmem(s, have, "\r\n\r\n", 4);
+        if (!e) return have > MAX_PDU ? -1 : 0;
+        size_t head = e + 4 - s, body = 0;
+        unsigned char *cl = memmem(s, head, "\r\nContent-Length:", 17);
+        if (!cl) cl = memmem(s, head, "\r\ncontent-length:", 17);
+        if (cl) body = strtoul((char *)cl + 17, NULL, 10);
+        if (have < head + body) return 0;
+        c->in.off += head + body;
+        buf_reserve(&c->out, sizeof reply - 1);
+        memcpy(c->out.p + c->out.len, reply, sizeof reply - 1);
+        c->out.len += sizeof reply - 1;
+        st.http_requests++;
+    }
+}
+
 /* Cut and handle every whole PDU in the input buffer; -1 on a framing error. */
 static int drain_input(conn_t *c) {
+    if (c->http) return drain_http(c);
     while (c->in.len - c->in.off >= 16 && !c->closing) {
         unsigned char *h = c->in.p + c->in.off;
         uint32_t len = get32(h);
@@ -333,10 +360,12 @@ static int listen_on(const char *host, int port) {
     return fd;
 }
 
-static int serve(const char *host, int port) {
+static int serve(const char *host, int port, int http_port) {
     int lfd = listen_on(host, port);
-    struct pollfd pfd[MAX_CONNS + 1];
+    int hfd = http_port >= 0 ? listen_on(host, http_port) : -1;
+    struct pollfd pfd[MAX_CONNS + 2];
     static unsigned char chunk[READ_CHUNK];
+    int one = 1;
     while (!want_exit) {
         if (want_stats) { want_stats = 0; print_stats(); }
         pfd[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
@@ -347,17 +376,19 @@ static int serve(const char *host, int port) {
             if (c->out.len > c->out.off) ev |= POLLOUT;
             pfd[i + 1] = (struct pollfd){.fd = c->fd, .events = ev};
         }
-        int k = poll(pfd, nconns + 1, 1000);
+        pfd[nconns + 1] = (struct pollfd){.fd = hfd, .events = POLLIN};   /* fd -1: ignored */
+        int k = poll(pfd, nconns + 2, 1000);
         if (k < 0) { if (errno == EINTR) continue; die("poll"); }
         int polled = k > 0 ? nconns : 0;   /* connections that have a pollfd entry this round */
-        if (pfd[0].revents & POLLIN) {
+        short hre = pfd[nconns + 1].revents;
+        for (int l = 0; l < 2; l++) {
+            if (!((l ? hre : pfd[0].revents) & POLLIN)) continue;
             int fd;
-            while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+            while ((fd = accept4(l ? hfd : lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
                 if (nconns == MAX_CONNS) { close(fd); continue; }
-                int one = 1;
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                conns[nconns++] = (conn_t){.fd = fd};
-                st.conns++;
+                conns[nconns++] = (conn_t){.fd = fd, .http = l};
+                if (!l) st.conns++;
             }
         }
         /* Walk backwards: close_conn moves the last connection (already handled) into slot i.
@@ -373,6 +404,10 @@ static int serve(const char *host, int port) {
                     if (r == 0) { dead = 1; break; }
                     if (r < 0) { if (errno != EAGAIN && errno != EINTR) dead = 1; break; }
                     st.bytes_in += r;
+                    /* Acknowledge at once: a peer with Nagle on (Kannel) otherwise waits for our
+                       delayed ACK (40 ms) before sending its next small PDU. Linux clears the
+                       flag after each ACK, hence after every read. */
+                    setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
                     buf_reserve(&c->in, r);
                     memcpy(c->in.p + c->in.len, chunk, r);
                     c->in.len += r;
@@ -459,12 +494,13 @@ static int client(const char *host, int port, long n, long window) {
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1";
-    int port = 0;
+    int port = 0, http_port = -1;
     long cn = 0, cw = 0;
     int client_mode = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--host") && i + 1 < argc) host = argv[++i];
         else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--http-port") && i + 1 < argc) http_port = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--ids") && i + 1 < argc) ids_hex = !strcmp(argv[++i], "hex");
         else if (!strcmp(argv[i], "--dlr") && i + 1 < argc) {
             const char *m = argv[++i];
@@ -474,6 +510,7 @@ int main(int argc, char **argv) {
             port = atoi(argv[++i]); cn = atol(argv[++i]); cw = atol(argv[++i]);
         } else {
             fprintf(stderr, "usage: %s [--host H] [--port P] [--ids dec|hex] [--dlr requested|always|never]\n"
+                            "       [--http-port P]\n"
                             "       %s --client PORT N WINDOW [--host H]\n", argv[0], argv[0]);
             return 2;
         }
@@ -484,5 +521,5 @@ int main(int argc, char **argv) {
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    return serve(host, port);
+    return serve(host, port, http_port);
 }
