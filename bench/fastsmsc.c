@@ -36,11 +36,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONNS 256
+#define MAX_CONNS 4096   /* smsbox opens up to max-pending-requests (512) HTTP connections */
 #define MAX_PDU 65536
 #define READ_CHUNK (256 * 1024)
 #define OUT_HIGH (8 * 1024 * 1024)   /* stop reading a peer that does not read its answers */
@@ -351,7 +352,7 @@ static int listen_on(const char *host, int port) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     if (inet_pton(AF_INET, host, &a.sin_addr) != 1) { fprintf(stderr, "bad host %s\n", host); exit(2); }
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
-    if (listen(fd, 64) < 0) die("listen");
+    if (listen(fd, 1024) < 0) die("listen");
     socklen_t al = sizeof a;
     getsockname(fd, (struct sockaddr *)&a, &al);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -385,7 +386,11 @@ static int serve(const char *host, int port, int http_port) {
             if (!((l ? hre : pfd[0].revents) & POLLIN)) continue;
             int fd;
             while ((fd = accept4(l ? hfd : lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-                if (nconns == MAX_CONNS) { close(fd); continue; }
+                if (nconns == MAX_CONNS) {
+                    fprintf(stderr, "fastsmsc: %d connections, refusing one\n", MAX_CONNS);
+                    close(fd);
+                    continue;
+                }
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 conns[nconns++] = (conn_t){.fd = fd, .http = l};
                 if (!l) st.conns++;
@@ -516,6 +521,11 @@ int main(int argc, char **argv) {
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;   /* as many connections as the hard limit allows */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (client_mode) return client(host, port, cn, cw);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGUSR1, &sa, NULL);

@@ -95,6 +95,18 @@ class FastSmsc:
                 raise SystemExit(f"timed out waiting for {key} >= {target}: {self.stats()}")
             time.sleep(poll)
 
+    def wait_progress(self, key: str, target: int, stall: float = 10.0, poll: float = 0.05) -> tuple[float, int]:
+        """Until ``key`` reaches ``target`` or stops moving for ``stall`` s: (time, value reached)."""
+        last, moved = self.stats()[key], time.perf_counter()
+        while last < target:
+            time.sleep(poll)
+            value = self.stats()[key]
+            if value != last:
+                last, moved = value, time.perf_counter()
+            elif time.perf_counter() - moved > stall:
+                break
+        return moved, last
+
     def cpu(self) -> float:
         return cpu_seconds([self.proc.pid])
 

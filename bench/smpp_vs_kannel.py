@@ -106,6 +106,8 @@ def main() -> None:
     p.add_argument("--no-python-ceiling", action="store_true", help="skip the bare trio/codec client")
     p.add_argument("--profile", type=Path, help="also py-spy one gatewayd run per window into this dir")
     args = p.parse_args()
+    # Stopped with SIGTERM: unwind, so every child (SMSC, daemons, Kannel) is stopped by its handle.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.sizes, args.runs = "5000,20000", 1
     windows = [int(w) for w in args.windows.split(",")]
@@ -131,7 +133,8 @@ def main() -> None:
                     py = (0.0, 0.0) if args.no_python_ceiling else \
                         trio.run(smpp_throughput.bare_client, smsc.port, n, window)
                     res["py"].append({"sub": py[0], "rec": py[1]})
-                    kline = (f"Kannel {k['msg_per_s']:6.0f}/s (dlr-url {k['http_per_s']:.0f}/s) "
+                    kline = (f"Kannel {k['msg_per_s']:6.0f}/s (dlr-url {k['http_per_s']:.0f}/s, "
+                             f"{k['http_missing']} not fetched) "
                              f"{k['cpu_us']:4.0f} us/msg RSS {k['peak_rss_mb']:.0f} MB, SMSC {k['smsc_cpu_us']:.0f} us/msg"
                              if k else "Kannel -")
                     print(f"w={window:<3} N={n:<7} run {run + 1}: gatewayd {gw['msg_per_s']:6.0f}/s "
