@@ -41,15 +41,21 @@ def build() -> Path:
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime+stime of each process, plus its reaped children's (cutime+cstime), from /proc."""
-    total = 0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(user, kernel) seconds of the processes, reaped children included."""
+    user = kernel = 0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except FileNotFoundError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()   # after "(comm)": field 3 is fields[0]
-        total += sum(int(f) for f in fields[11:15])    # utime stime cutime cstime (14-17)
-    return total / TICK
+        f = [int(x) for x in stat[stat.rindex(")") + 2:].split()[11:15]]   # fields 14-17
+        user += f[0] + f[2]
+        kernel += f[1] + f[3]
+    return user / TICK, kernel / TICK
 
 
 def peak_rss_mb(pids: list[int]) -> float:

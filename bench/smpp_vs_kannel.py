@@ -42,7 +42,7 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kannel_baseline  # noqa: E402
 import smpp_throughput  # noqa: E402
-from fastsmsc import FastSmsc, cpu_seconds, peak_rss_mb  # noqa: E402
+from fastsmsc import FastSmsc, cpu_seconds, cpu_split, peak_rss_mb  # noqa: E402
 from gatewayd.ctl import Client  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def gatewayd_run(smsc: FastSmsc, n: int, window: int, profile: Path | None = Non
                 spies = [smpp_profile.record(pid, profile / f"w{window}-{name}", n)
                          for pid, name in zip(pids, ("daemon", "worker"))]
             base = smsc.stats()
-            cpu0, smsc_cpu0, worker0 = cpu_seconds(pids), smsc.cpu(), cpu_seconds(pids[1:])
+            cpu0, smsc_cpu0, worker0, split0 = cpu_seconds(pids), smsc.cpu(), cpu_seconds(pids[1:]), cpu_split(pids)
             t0 = time.perf_counter()
             c = Client(sock, timeout=600)
             for s in range(0, n, 5000):
@@ -71,7 +71,7 @@ def gatewayd_run(smsc: FastSmsc, n: int, window: int, profile: Path | None = Non
                      "text": f"bench message {i}", "priority": "bulk"} for i in range(s, min(n, s + 5000))])
             c.close()
             t1 = smsc.wait_for("receipt_acks", base["receipt_acks"] + n, timeout=900)
-            cpu1, smsc_cpu1, worker1 = cpu_seconds(pids), smsc.cpu(), cpu_seconds(pids[1:])
+            cpu1, smsc_cpu1, worker1, split1 = cpu_seconds(pids), smsc.cpu(), cpu_seconds(pids[1:]), cpu_split(pids)
             rss = peak_rss_mb(pids)
             for _ in range(100):   # the receipt was answered after its commit: status must agree
                 delivered = smpp_throughput.queue(sock).get("delivered", 0)
@@ -82,6 +82,7 @@ def gatewayd_run(smsc: FastSmsc, n: int, window: int, profile: Path | None = Non
                 raise SystemExit(f"gatewayd: SMSC saw {n} receipts answered but only {delivered} delivered")
             return {"msg_per_s": n / (t1 - t0), "cpu_us": (cpu1 - cpu0) / n * 1e6,
                     "worker_cpu_us": (worker1 - worker0) / n * 1e6,
+                    "kernel_share": (split1[1] - split0[1]) / max(cpu1 - cpu0, 1e-9),
                     "smsc_cpu_us": (smsc_cpu1 - smsc_cpu0) / n * 1e6, "peak_rss_mb": rss}
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -167,7 +168,8 @@ def main() -> None:
     for (window, n), res in results.items():
         print(f"  w={window:<3} N={n:<7} SMSC {med(res['gw'], 'smsc_cpu_us'):.0f} / "
               f"{med(res['kannel'], 'smsc_cpu_us'):.0f} us/msg; gatewayd CPU of it in the SMPP worker "
-              f"{med(res['gw'], 'worker_cpu_us'):.0f} us/msg; RSS {med(res['gw'], 'peak_rss_mb'):.0f} / "
+              f"{med(res['gw'], 'worker_cpu_us'):.0f} us/msg, in the kernel {med(res['gw'], 'kernel_share'):.0%}; "
+              f"RSS {med(res['gw'], 'peak_rss_mb'):.0f} / "
               f"{med(res['kannel'], 'peak_rss_mb'):.0f} MB; Kannel dlr-url {med(res['kannel'], 'http_per_s'):.0f} msg/s")
 
 
