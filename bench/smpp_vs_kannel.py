@@ -30,6 +30,7 @@ one extra gatewayd run per window and prints the top functions (see bench/smpp_p
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import statistics
 import sys
@@ -118,6 +119,7 @@ def main() -> None:
     if kannel_why:
         print(f"Kannel column skipped: {kannel_why}", flush=True)
 
+    load0 = os.getloadavg()
     smsc = FastSmsc()
     results: dict[tuple[int, int], dict[str, list[dict]]] = {}
     try:
@@ -137,7 +139,8 @@ def main() -> None:
                     res["py"].append({"sub": py[0], "rec": py[1]})
                     kline = (f"Kannel {k['msg_per_s']:6.0f}/s (dlr-url {k['http_per_s']:.0f}/s, "
                              f"{k['http_missing']} not fetched) "
-                             f"{k['cpu_us']:4.0f} us/msg RSS {k['peak_rss_mb']:.0f} MB, SMSC {k['smsc_cpu_us']:.0f} us/msg"
+                             f"{k['cpu_us']:4.0f} us/msg RSS {k['peak_rss_mb']:.0f} MB, "
+                             f"SMSC {k['smsc_cpu_us']:.0f} us/msg"
                              if k else "Kannel -")
                     print(f"w={window:<3} N={n:<7} run {run + 1}: gatewayd {gw['msg_per_s']:6.0f}/s "
                           f"{gw['cpu_us']:4.0f} us/msg RSS {gw['peak_rss_mb']:.0f} MB, SMSC {gw['smsc_cpu_us']:.0f} "
@@ -151,8 +154,9 @@ def main() -> None:
     finally:
         smsc.stop()
 
-    print(f"\nSMPP end to end with receipts, medians of {args.runs} run(s); wall clock on a shared, loaded "
-          "machine is noisy, CPU us/msg much less so.")
+    print(f"\nSMPP end to end with receipts, medians of {args.runs} run(s). Load average (1 min) "
+          f"{load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores: "
+          "wall clock on a shared machine is noisy, CPU us/msg much less so.")
     print(f"Kannel 1.4.5: bearerbox + smsbox, mtbatch, store-type {args.kannel_store}, dlr-storage internal.")
     head = (f"{'window':>6} {'N':>7} {'gatewayd':>9} {'Kannel':>8} {'ratio':>6} {'gw CPU':>7} {'K CPU':>7} "
             f"{'SMSC ceiling':>13} {'codec ceil':>10}")
@@ -163,14 +167,16 @@ def main() -> None:
         gw, k = med(res["gw"], "msg_per_s"), med(res["kannel"], "msg_per_s")
         print(f"{window:>6} {n:>7} {gw:>9.0f} {k:>8.0f} {gw / k:>6.2f} {med(res['gw'], 'cpu_us'):>7.0f} "
               f"{med(res['kannel'], 'cpu_us'):>7.0f} {med(res['c'], 'rec'):>13.0f} {med(res['py'], 'rec'):>10.0f}")
-    print("\nalso (medians): SMSC CPU us/msg while serving gatewayd / Kannel (its HTTP sink included); peak RSS gatewayd (daemon + worker) / "
-          "Kannel (bearerbox + smsbox); Kannel until every report reached its dlr-url")
+    print("\nalso (medians): SMSC CPU us/msg while serving gatewayd / Kannel (its HTTP sink included); "
+          "peak RSS gatewayd (daemon + worker) / Kannel (bearerbox + smsbox); Kannel until every report "
+          "reached its dlr-url")
     for (window, n), res in results.items():
         print(f"  w={window:<3} N={n:<7} SMSC {med(res['gw'], 'smsc_cpu_us'):.0f} / "
               f"{med(res['kannel'], 'smsc_cpu_us'):.0f} us/msg; gatewayd CPU of it in the SMPP worker "
               f"{med(res['gw'], 'worker_cpu_us'):.0f} us/msg, in the kernel {med(res['gw'], 'kernel_share'):.0%}; "
               f"RSS {med(res['gw'], 'peak_rss_mb'):.0f} / "
-              f"{med(res['kannel'], 'peak_rss_mb'):.0f} MB; Kannel dlr-url {med(res['kannel'], 'http_per_s'):.0f} msg/s")
+              f"{med(res['kannel'], 'peak_rss_mb'):.0f} MB; "
+              f"Kannel dlr-url {med(res['kannel'], 'http_per_s'):.0f} msg/s")
 
 
 if __name__ == "__main__":
