@@ -18,11 +18,11 @@ LATIN1 = st.text(alphabet=st.characters(min_codepoint=0x01, max_codepoint=0xFF),
 BYTE = st.integers(0, 255)
 
 
-def _tlv_value(kind: str, size: int, text: st.SearchStrategy, least: int) -> st.SearchStrategy:
+def _tlv_value(kind: str, size: int, text: st.SearchStrategy, least: int, most: int) -> st.SearchStrategy:
     if kind == "int":
         return st.integers(0, 256 ** size - 1)
     if kind == "str":
-        return text.filter(lambda t: len(t) >= least)
+        return text.filter(lambda t: least <= len(t) <= most)
     return st.binary(min_size=size, max_size=size) if size else st.binary(min_size=least, max_size=300)
 
 
@@ -30,8 +30,11 @@ def sm_params(command: str, text: st.SearchStrategy = ASCII, *, smpplib: bool = 
     """Any submit_sm / deliver_sm field set: mandatory fields (some left out) and any of its TLVs
     (flags aside: smpplib cannot parse its own). What smpplib refuses or drops is left out when
     the bytes go to smpplib: a TLV with an empty value (it writes none, we write a zero-length
-    one) and short_message together with message_payload (SMPP 3.4 §5.3.2.32: one or the other)."""
-    tlvs = {name: _tlv_value(kind, size, text, 1 if smpplib else 0)
+    one), a C-string TLV longer than smpplib's maximum (it cuts, codec and fastpdu do not) and
+    short_message together with message_payload (SMPP 3.4 §5.3.2.32: one or the other)."""
+    layout = codec._layout(command).optional
+    tlvs = {name: _tlv_value(kind, size, text, 1 if smpplib else 0,
+                             layout[name].max - 1 if smpplib and layout[name].max else 10_000)
             for name, _, kind, size in fastpdu._TLVS[codec.COMMAND_IDS[command]] if kind != "flag"}
     mandatory = dict(
         service_type=text, source_addr_ton=BYTE, source_addr_npi=BYTE, source_addr=text, dest_addr_ton=BYTE,
