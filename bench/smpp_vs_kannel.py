@@ -100,9 +100,10 @@ def med(rows: list[dict], key: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--windows", default="10,100")
-    p.add_argument("--sizes", default="20000,100000")
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--quick", action="store_true", help="N = 5,000 and 20,000, 1 run (a smoke test)")
+    p.add_argument("--sizes", help="N values (default 20000,100000)")
+    p.add_argument("--runs", type=int, help="runs per figure, medians printed (default 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: N = 5,000 and 20,000, 1 run (unless --sizes / --runs say otherwise)")
     p.add_argument("--no-kannel", action="store_true")
     p.add_argument("--kannel-store", choices=("file", "none"), default="file",
                    help="Kannel's store-type (file: queued messages survive a crash, like gatewayd)")
@@ -111,8 +112,8 @@ def main() -> None:
     args = p.parse_args()
     # Stopped with SIGTERM: unwind, so every child (SMSC, daemons, Kannel) is stopped by its handle.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.quick:
-        args.sizes, args.runs = "5000,20000", 1
+    args.sizes = args.sizes or ("5000,20000" if args.quick else "20000,100000")
+    args.runs = args.runs or (1 if args.quick else 3)
     windows = [int(w) for w in args.windows.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     kannel_why = "--no-kannel" if args.no_kannel else kannel_baseline.available()
