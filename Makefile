@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-reset test install bench clean check-config
+.PHONY: demo demo-reset test install bench bench-smpp bench-profile clean check-config
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+# Issue 16: gatewayd vs Kannel 1.4.5 on the C benchmark SMSC (built with cc -O2 into build/).
+# BENCH_ARGS=--quick for a smoke run. Needs cc; Kannel from Debian's kannel + kannel-extras.
+bench-smpp: $(STAMP)
+	$(BIN)/python bench/smpp_vs_kannel.py $(BENCH_ARGS)
+
+# py-spy of the daemon and its SMPP worker under load (the bench extra installs py-spy).
+bench-profile: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/smpp_profile.py $(BENCH_ARGS)
 
 check-config: $(STAMP)
 	$(BIN)/gatewayd --config conf/gatewayd.toml --check-config

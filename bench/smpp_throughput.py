@@ -46,7 +46,7 @@ def start_smsc() -> tuple[subprocess.Popen, int]:
     return proc, int(proc.stdout.readline())
 
 
-def start_daemon(tmp: Path, port: int, window: int, isolated: bool = True) -> subprocess.Popen:
+def start_daemon(tmp: Path, port: int, window: int, isolated: bool = True, link_extra: str = "") -> subprocess.Popen:
     (tmp / "gw.toml").write_text(f"""
 [[links]]
 name = "carrier"
@@ -57,6 +57,7 @@ system_id = "bench"
 password = "bench"
 window = {window}
 isolated = {str(isolated).lower()}
+{link_extra}
 
 [[numbers]]
 address = "{FROM}"
