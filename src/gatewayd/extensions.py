@@ -13,6 +13,7 @@ MODULES = [
     "gatewayd.control.handlers",
     "gatewayd.campaigns.extension",
     "gatewayd.inbox.extension",
+    "gatewayd.contacts.ledger",
 ]
 
 

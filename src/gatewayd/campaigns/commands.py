@@ -84,6 +84,8 @@ def _fields(args) -> dict[str, Any]:
          "ttl_s": args.ttl, "description": args.description}
     if args.stop_on_reply is not None:
         f["stop_on_reply"] = args.stop_on_reply
+    if args.require_consent is not None:
+        f["require_consent"] = args.require_consent
     if args.quiet:
         start, _, end = args.quiet.partition("-")
         f["quiet_start"], f["quiet_end"] = start, end
@@ -112,6 +114,10 @@ def _campaign_human(r: dict) -> None:
     if r.get("recipients"):
         print("  recipients:", ", ".join(f"{k} {v}" for k, v in sorted(r["recipients"].items())),
               f"(expanded {r['expanded']}, suppressed {r['suppressed']})")
+    if r.get("consent"):
+        k = r["consent"]
+        print(f"  require consent: {k['without']} contact(s) without a valid opt-in will be unreachable"
+              f"{': ' + ', '.join(k['sample']) + (' ...' if k['without'] > len(k['sample']) else '') if k['sample'] else ''}")
     if r.get("not_ready"):
         print("  not ready to launch:")
         for reason in r["not_ready"]:
@@ -247,6 +253,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--operated-by", choices=["agent", "assistant"])
         s.add_argument("--tag", action="append")
         s.add_argument("--stop-on-reply", action="store_true", default=None)
+        s.add_argument("--require-consent", action=argparse.BooleanOptionalAction, default=None,
+                       help="contacts without a valid opt-in in the consent ledger become unreachable")
         s.add_argument("--at", help="ISO-8601 time of a one-off send")
         s.add_argument("--cron", help="recurring: cron expression (with --tz)")
         s.add_argument("--tz", help="time zone for --at/--cron (default UTC)")

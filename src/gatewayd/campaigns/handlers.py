@@ -19,7 +19,7 @@ import trio
 
 from .. import protocol as P
 from ..analytics import reports
-from ..contacts import importer, suppression
+from ..contacts import consent, importer, suppression
 from ..control.access import Principal
 from ..control.handlers import handles
 from ..errors import BadRequest, Forbidden, NotFound
@@ -66,7 +66,8 @@ async def contacts_import(gw, who: Principal, req: P.ContactsImport) -> dict:
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_header") from None
     prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row,
-                                             req.region or gw.cfg.default_region)
+                                             req.region or gw.cfg.default_region, gw.store.clock())
+    prepared.update(file=req.source_file or "import", by=who.user)   # consent evidence
     return await gw.store.run(importer.store_rows, req.list_name, prepared)
 
 
@@ -104,7 +105,13 @@ async def opt_in(gw, who: Principal, req: P.OptIn) -> dict:
     if req.number is None and req.campaign_id is None:
         who.require(Role.ADMIN, "lifting every suppression of a phone (including automatic unsubscribes)")
     phone = normalise(req.phone, gw.cfg.default_region)
-    n = await gw.store.run(suppression.opt_in, phone, req.number, req.campaign_id, "operator", who.user)
+    evidence = {"how": f"operator {who.user}", "evidence": req.evidence}
+    if req.at:
+        try:
+            evidence["at"] = consent.parse_when(req.at, gw.store.clock())
+        except ValueError as exc:
+            raise BadRequest(f"at: {exc}") from None
+    n = await gw.store.run(suppression.opt_in, phone, req.number, req.campaign_id, "operator", who.user, evidence)
     return {"phone": phone, "lifted": n}
 
 
@@ -176,7 +183,8 @@ async def script_preview(gw, who: Principal, req: P.ScriptPreview) -> dict:
 def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, creating: bool) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for k in ("name", "operated_by", "tags", "stop_on_reply", "cron", "ttl_s", "quiet_start", "quiet_end",
-              "defaults", "description", "number", "tz"):
+              "defaults", "description", "number", "tz",
+              "require_consent"):
         v = getattr(f, k)
         if v is not None:
             cols[k] = v
@@ -226,6 +234,8 @@ async def _view(gw, campaign_id: int) -> dict:
         extra["list"] = lst[0] if lst else None
         if row["status"] == "draft":
             extra["not_ready"] = lifecycle.readiness(db, row, gw.cfg, gw.dispatcher.number_state)
+        if row["require_consent"]:
+            extra["consent"] = readiness.consent_summary(db, row)
         return lifecycle.campaign_dict(row, extra)
 
     return await gw.store.read(q)

@@ -21,6 +21,7 @@ from .base import ErrorBody, Event, Reply, Request, error_reply, ok_reply
 from .core import *  # noqa: F401,F403
 from .campaigns import *  # noqa: F401,F403
 from .inbox import *  # noqa: F401,F403
+from .consent import *  # noqa: F401,F403
 
 MAX_LINE = 1_048_576
 

@@ -25,7 +25,7 @@ import trio
 
 from ..config import Config, NumberConfig
 from ..links.base import LinkStatus, OutSegment, SubmitResult
-from ..models import Encoding, LinkState
+from ..models import Encoding, LinkState, Priority
 from ..store import actions, bulk, receipts
 from ..store import messages as mq
 from ..store.batches import URGENT_RANK
@@ -163,9 +163,13 @@ class Dispatcher:
                 lane.day, lane.used_today = day, 0
             cap = lane.number.daily_cap
             cap_left = (cap - lane.used_today) if cap else MAX_CLAIM
+            # A spent cap holds everything but STOP/HELP confirmations (SPEC §11: never held).
+            floor = Priority.COMPLIANCE if cap_left <= 0 else Priority.BULK
             if cap_left <= 0:
-                await self._cap_reached(lane, day)
-                continue
+                if not await self.store.read(_compliance_waiting, sender):
+                    await self._cap_reached(lane, day)
+                    continue
+                cap_left = MAX_CLAIM
             room = lr.room(lane.bucket.rate)
             if room <= 0:   # a faster number filled the link's claim-ahead: wait for a slot
                 await self.router.wait_change(lane.number, timeout=5.0)
@@ -174,7 +178,7 @@ class Dispatcher:
             if getattr(lane.number, "routing", "order") == "weight":
                 budget = min(budget, lr.window)   # a claim goes to one link: keep them small to share
             lane.wake = trio.Event()
-            claimed = await self.store.run(_claim, sender, max(1, budget), day)
+            claimed = await self.store.run(_claim, sender, max(1, budget), day, floor)
             if not claimed:
                 # Work that is merely blocked (an earlier message to the same recipient is in
                 # flight) is released by a kick after commit; only retry backoffs need a timer.
@@ -316,8 +320,8 @@ class Dispatcher:
         return op
 
 
-def _claim(tx: Tx, sender: str, budget: int, day: str) -> list[mq.Claimed]:
-    claimed = mq.claim(tx, sender, budget)
+def _claim(tx: Tx, sender: str, budget: int, day: str, floor: int = 0) -> list[mq.Claimed]:
+    claimed = mq.claim(tx, sender, budget, min_priority=floor)
     if claimed:
         used = sum(len(c.pending) for c in claimed)
         tx.db.execute(
@@ -328,6 +332,11 @@ def _claim(tx: Tx, sender: str, budget: int, day: str) -> list[mq.Claimed]:
 
 
 _claim.reorder = URGENT_RANK  # type: ignore[attr-defined]  # commutes with results and receipts (batches.runs)
+
+
+def _compliance_waiting(db, sender: str) -> bool:
+    return db.execute("SELECT 1 FROM messages WHERE state = 'queued' AND sender = ? AND priority >= ? LIMIT 1",
+                      (sender, int(Priority.COMPLIANCE))).fetchone() is not None
 
 
 def _usage_today(db, day: str) -> dict[str, int]:

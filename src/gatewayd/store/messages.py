@@ -159,7 +159,7 @@ _CLAIM_SQL = """
 SELECT m.id, m.sender, m.recipient, m.text, m.encoding, m.segments, m.ref, m.expires_at, m.attempts,
        m.possible_duplicate, m.campaign_id
 FROM messages m
-WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ?
+WHERE m.state = 'queued' AND m.sender = ? AND m.not_before <= ? AND m.priority >= ?
   AND NOT EXISTS (SELECT 1 FROM messages p
                   WHERE p.sender = m.sender AND p.recipient = m.recipient AND p.id < m.id
                     AND p.state IN ('queued', 'sending'))
@@ -168,16 +168,17 @@ LIMIT ?
 """
 
 
-def claim(tx: Tx, sender: str, max_segments: int, scan: int | None = None) -> list[Claimed]:
+def claim(tx: Tx, sender: str, max_segments: int, scan: int | None = None, min_priority: int = 0) -> list[Claimed]:
     """Mark up to ``max_segments`` worth of ready messages from ``sender`` as sending, highest
     priority first, set-wise (this runs for every message we send). Expired ones met on the way
-    are expired instead of sent."""
+    are expired instead of sent. ``min_priority``: only these (a number whose daily cap is spent
+    still sends STOP/HELP confirmations)."""
     # Every row the query returns is claimable (or expired), and each needs at least one segment
     # of budget: reading further than the budget plus a little slack is wasted work.
     limit = scan or max_segments + 16
     live: list[sqlite3.Row] = []
     while not live:
-        rows = tx.db.execute(_CLAIM_SQL, (sender, tx.now, limit)).fetchall()
+        rows = tx.db.execute(_CLAIM_SQL, (sender, tx.now, int(min_priority), limit)).fetchall()
         for row in rows:
             if row["expires_at"] is not None and row["expires_at"] <= tx.now:
                 expire(tx, row["id"])

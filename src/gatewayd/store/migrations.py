@@ -19,6 +19,7 @@ MODULES = [
     "gatewayd.store.schema",
     "gatewayd.campaigns.schema",
     "gatewayd.inbox.schema",
+    "gatewayd.store.consent",     # after campaigns: adds campaigns.require_consent
 ]
 
 
