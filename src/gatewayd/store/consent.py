@@ -9,7 +9,8 @@ ARRET" or the CSV's ``consent_source``), the evidence (``inbound_id`` and the me
 Append-only is enforced by the database, not by good manners: a trigger refuses every UPDATE,
 and a DELETE is refused unless the row is older than the cutoff of a retention purge recorded
 first in ``consent_purges`` (itself append-only). So the only way a record goes is the retention
-sweep, and each sweep leaves a row saying when, up to when and how many.
+sweep, and each sweep leaves a row saying when, up to when and how many. A phone's latest opt-in and latest
+opt-out are never deleted (the evidence for what we still act on).
 
 Reassigned numbers (FCC Reassigned Numbers Database, carriers' disconnect lists): a row says the
 number changed hands on ``since``; opt-ins recorded with ``at`` before the latest such date no
@@ -70,6 +71,7 @@ CREATE TRIGGER trg_consent_no_update BEFORE UPDATE ON consent_records BEGIN
 END;
 CREATE TRIGGER trg_consent_delete_purge_only BEFORE DELETE ON consent_records
   WHEN OLD.recorded_at >= coalesce((SELECT max(cutoff) FROM consent_purges), 0)
+    OR OLD.id = (SELECT max(id) FROM consent_records WHERE phone = OLD.phone AND kind = OLD.kind)
 BEGIN
   SELECT RAISE(ABORT, 'consent records are deleted only by the retention purge');
 END;
@@ -137,7 +139,7 @@ def record_many(tx: Tx, rows: list[dict[str, Any]]) -> int:
 def history(db: sqlite3.Connection, phone: str) -> dict[str, Any]:
     """Every record of ``phone``, oldest first, each marked ``void`` when a reassignment voids it,
     and the reassignments themselves."""
-    void_before = db.execute(VOID_BEFORE_SQL.format(phone="?"), (phone,)).fetchone()[0]
+    void_before = db.execute("SELECT " + VOID_BEFORE_SQL.format(phone="?"), (phone,)).fetchone()[0]
     records = []
     for r in db.execute("SELECT * FROM consent_records WHERE phone = ? ORDER BY at, id", (phone,)):
         d = dict(r)
@@ -179,7 +181,7 @@ def missing_reason(db: sqlite3.Connection, phone: str, campaign_id: int | None, 
     """Why ``phone`` has no valid opt-in for this campaign (None when it has one)."""
     if has_opt_in(db, phone, campaign_id, number):
         return None
-    void = db.execute(VOID_BEFORE_SQL.format(phone="?"), (phone,)).fetchone()[0]
+    void = db.execute("SELECT " + VOID_BEFORE_SQL.format(phone="?"), (phone,)).fetchone()[0]
     if void is not None and db.execute("SELECT 1 FROM consent_records WHERE phone = ? AND kind = 'opt_in'",
                                        (phone,)).fetchone():
         day = dt.datetime.fromtimestamp(void, dt.timezone.utc).strftime("%Y-%m-%d")
