@@ -337,3 +337,20 @@ async def test_bad_reassigned_rows_are_reported_and_the_exit_status_says_so(tmp_
         (tmp_path / "nodate.csv").write_text(f"phone\n{ANN}\n")
         bad = await ctl(gw, "contacts", "reassigned", str(tmp_path / "nodate.csv"), check=False)
         assert bad.returncode == 2 and "no --since given" in bad.stderr.decode()
+
+
+async def test_a_confirmation_overtakes_a_campaign_on_a_throttled_link(tmp_path):
+    """The carrier throttles (ESME_RTHROTTLED above 10/s): the campaign crawls at what the link
+    sustains, and the STOP's confirmation still goes ahead of everything still queued."""
+    async with running(cfg(tmp_path, sim="max_tps = 10")) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await contacts(c, [[f"P{i}", f"+1415555{3000 + i}", "", ""] for i in range(60)])
+        await c.call("script_create", name="s", type="nudge", steps=[{"text": "Hi {first_name}"}])
+        camp = await c.call("campaign_create", fields={"name": "big", "script": "s", "list": "L", "number": NUMBER},
+                            launch=True)
+        await wait_until(gw, lambda: count(gw, "SELECT count(*) FROM messages WHERE attempts > 0 AND error_code"
+                                               " LIKE 'ESME_RTHROTTLED%'") > 0)
+        await text_in(gw, ANN, "STOP")
+        await confirmed(gw, ANN)
+        left = count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", camp["id"])
+        assert left > 0, "the campaign had finished: the confirmation overtook nothing"
