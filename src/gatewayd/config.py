@@ -120,9 +120,11 @@ class NumberOptOutConfig(_Base):
     stop_words: list[str] = []
     stopall_words: list[str] = []
     start_words: list[str] = []
+    join_words: list[str] = []
     help_words: list[str] = []
     confirmation: str | None = None
     resubscribed: str | None = None
+    joined: str | None = None
     help: str | None = None
 
 
@@ -173,6 +175,7 @@ class OptOutConfig(_Base):
     scope: Literal["campaign", "number", "all"] = "campaign"
     confirmation: str = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
     resubscribed: str = "You are subscribed again."
+    joined: str = "You are subscribed. Reply HELP for help, STOP to unsubscribe."
     help: str = "Reply STOP to unsubscribe."
     auto_unsubscribe_campaigns: PosInt = 7
     # The FCC's list (47 CFR 64.1200(a)(10): STOP, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE)
@@ -181,6 +184,7 @@ class OptOutConfig(_Base):
         "STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"])
     stopall_words: list[str] = msgspec.field(default_factory=lambda: ["STOPALL"])
     start_words: list[str] = msgspec.field(default_factory=lambda: ["START", "UNSTOP"])
+    join_words: list[str] = msgspec.field(default_factory=lambda: ["JOIN"])
     help_words: list[str] = msgspec.field(default_factory=lambda: ["HELP", "INFO"])
 
 
@@ -317,7 +321,7 @@ def normalise_keyword(text: str) -> str:
 
 
 _KEYWORD_STRIP = string.punctuation + "¡¿«»“”‘’"
-KEYWORD_KINDS = ("stop_words", "stopall_words", "start_words", "help_words")
+KEYWORD_KINDS = ("stop_words", "stopall_words", "start_words", "join_words", "help_words")
 
 
 def _check_keywords(cfg: Config) -> None:

@@ -210,6 +210,24 @@ async def test_consent_history_shows_the_import_the_stop_and_the_start(tmp_path)
         assert len(everything) == 4
 
 
+async def test_a_keyword_join_is_an_opt_in_for_that_number_and_counts_for_require_consent(tmp_path):
+    async with running(cfg(tmp_path)) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        await contacts(c, [["Ann", ANN, "", ""], ["Bob", BOB, "", ""]])
+        await text_in(gw, ANN, "Join")
+        assert (await confirmed(gw, ANN))[0]["text"] == "You are subscribed. Reply HELP for help, STOP to unsubscribe."
+        hist = await c.call("consent_history", phone=ANN)
+        assert [(r["kind"], r["method"], r["how"], r["scope"], r["number"]) for r in hist["records"]] == [
+            ("opt_in", "keyword", "keyword JOIN", "number", NUMBER)]
+        assert peek(gw).execute("SELECT keyword FROM inbound").fetchall()[0][0] == "START"
+        await c.call("script_create", name="s", type="nudge", steps=[{"text": "Hi {first_name}"}])
+        # The join was to NUMBER: it is consent for NUMBER's campaigns, not for OTHER's.
+        for number in (NUMBER, OTHER):
+            camp = await c.call("campaign_create", fields={"name": number, "script": "s", "list": "L",
+                                                           "number": number, "require_consent": True})
+            assert camp["consent"]["without"] == (1 if number == NUMBER else 2)
+
+
 async def test_the_ledger_refuses_updates_and_deletes_and_the_sweep_keeps_the_latest(tmp_path):
     async with running(cfg(tmp_path)) as gw:
         c = await AsyncClient.connect(gw.socket_path)

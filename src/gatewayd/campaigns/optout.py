@@ -11,10 +11,11 @@ never substituted: the regulators' words keep working on every number.
   clearly wants no more from that number, and there is no campaign to scope it to.
   stopall words always mean ``all``.
 - start words: lift the suppressions that stop messages from this number (and ``all``); it is an
-  opt-in for that number in the consent ledger.
+  opt-in for that number in the consent ledger. Join words (a keyword join, "text JOIN to
+  72345") do the same, answered with ``joined`` instead of ``resubscribed``.
 - help words: answer with the help text.
 
-``inbound.keyword`` gets the canonical word (STOP, STOPALL, START, HELP) whatever the contact
+``inbound.keyword`` gets the canonical word (STOP, STOPALL, START, HELP; a join is START) whatever the contact
 typed, so reports and the inbox need not know every language; the text keeps what they wrote.
 
 Exactly one confirmation goes back per opt-out: a STOP that changes nothing (the contact is
@@ -39,6 +40,7 @@ from ..store.store import Tx
 from . import steps
 
 STOP, STOPALL, START, HELP = "STOP", "STOPALL", "START", "HELP"
+JOIN = "JOIN"   # a keyword join: an opt-in like START, stored as START, answered with ``joined``
 #: Canonical keywords that are requests to the gateway, not answers to a campaign.
 REQUESTS = frozenset({START, HELP})
 normalise_word = normalise_keyword
@@ -51,6 +53,7 @@ class Keywords:
     words: dict[str, str]          # normalised word -> canonical keyword
     confirmation: str
     resubscribed: str
+    joined: str
     help: str
 
 
@@ -67,11 +70,11 @@ def keywords_for(cfg, number: str | None) -> Keywords:
     own = cfg.number(number).optout if number and cfg.number(number) is not None else None
     words: dict[str, str] = {}
     for kind, canon in (("stop_words", STOP), ("stopall_words", STOPALL), ("start_words", START),
-                        ("help_words", HELP)):
+                        ("join_words", JOIN), ("help_words", HELP)):
         for w in [*getattr(o, kind), *(getattr(own, kind) if own else [])]:
             words.setdefault(normalise_word(w), canon)
     hit = Keywords(words, (own and own.confirmation) or o.confirmation, (own and own.resubscribed) or o.resubscribed,
-                   (own and own.help) or o.help)
+                   (own and own.joined) or o.joined, (own and own.help) or o.help)
     if len(_CACHE) > 256:
         _CACHE.clear()
     _CACHE[key] = hit
@@ -91,7 +94,8 @@ def keyword_of(text: str, number: str | None = None, cfg=None) -> str | None:
     word = normalise_word(text)
     if not word or len(word) > 40:
         return None
-    return keywords_for(cfg or steps.RUNTIME.cfg, number).words.get(word)
+    kind = keywords_for(cfg or steps.RUNTIME.cfg, number).words.get(word)
+    return START if kind == JOIN else kind
 
 
 def _reply(tx: Tx, row: dict[str, Any], contact_id: int | None, text: str) -> None:
@@ -109,9 +113,10 @@ def handle(tx: Tx, row: dict[str, Any], contact_id: int | None) -> str | None:
     phone, number, cid = row["sender"], row["recipient"], row["campaign_id"]
     kw = keywords_for(cfg, number)
     word = normalise_word(row["text"])
-    canon = kw.words.get(word) if word and len(word) <= 40 else None
-    if canon is None:
+    kind = kw.words.get(word) if word and len(word) <= 40 else None
+    if kind is None:
         return None
+    canon = START if kind == JOIN else kind
     row["keyword"] = canon
     evidence = {"inbound_id": row["id"], "evidence": row["text"], "how": f"keyword {word}"}
     if canon in (STOP, STOPALL):
@@ -124,7 +129,7 @@ def handle(tx: Tx, row: dict[str, Any], contact_id: int | None) -> str | None:
             _reply(tx, row, contact_id, kw.confirmation)
     elif canon == START:
         suppression.opt_in(tx, phone, number=number, source="keyword", by=phone, evidence=evidence)
-        _reply(tx, row, contact_id, kw.resubscribed)
+        _reply(tx, row, contact_id, kw.joined if kind == JOIN else kw.resubscribed)
     else:
         _reply(tx, row, contact_id, kw.help)
     return canon

@@ -22,7 +22,7 @@ from ..store.store import Tx
 #: Handled by the campaigns package's opt-out rules (SPEC §5, §11); not configurable here. The
 #: configured lists are added by :func:`reserved`.
 RESERVED = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START",
-                      "UNSTOP", "HELP", "INFO"})
+                      "UNSTOP", "JOIN", "HELP", "INFO"})
 MAX_KEYWORD = 30
 
 
