@@ -372,3 +372,21 @@ async def test_a_confirmation_overtakes_a_campaign_on_a_throttled_link(tmp_path)
         await confirmed(gw, ANN)
         left = count(gw, "SELECT count(*) FROM messages WHERE campaign_id = ? AND state = 'queued'", camp["id"])
         assert left > 0, "the campaign had finished: the confirmation overtook nothing"
+
+
+async def test_operator_opt_out_and_opt_in_are_in_the_ledger_with_their_evidence(tmp_path):
+    async with running(cfg(tmp_path)) as gw:
+        await ctl(gw, "contacts", "opt-out", "415-555-2001", "--scope", "number", "--number", NUMBER,
+                  "--reason", "asked on the phone")
+        await ctl(gw, "contacts", "opt-in", "415-555-2001", "--evidence", "signed form #12", "--at", "2026-01-05")
+        bad = await ctl(gw, "contacts", "opt-in", ANN, "--at", "soon", check=False)
+        assert bad.returncode == 1 and "at: 'soon' is not a date" in bad.stderr.decode()
+        c = await AsyncClient.connect(gw.socket_path)
+        hist = await c.call("consent_history", phone=ANN)
+        me = hist["records"][0]["actor"]
+        assert [(r["kind"], r["method"], r["how"], r["scope"], r["evidence"], r["actor"]) for r in hist["records"]] == [
+            ("opt_in", "operator", "operator opt-in", "all", "signed form #12", me),
+            ("opt_out", "operator", "operator opt-out", "number", "asked on the phone", me)]
+        assert hist["records"][0]["at"] == 1767571200.0 and hist["suppressions"] == [] and hist["valid_opt_in"]
+        empty = (await ctl(gw, "contacts", "consent", BOB)).stdout.decode()
+        assert empty.splitlines() == [f"{BOB}: no valid opt-in", "  no consent records"]

@@ -94,7 +94,8 @@ async def opt_out(gw, who: Principal, req: P.OptOut) -> dict:
         await _campaign(gw, who, req.campaign_id)
     try:
         new = await gw.store.run(suppression.opt_out, phone, req.scope, req.campaign_id, req.number,
-                                 req.reason or f"opted out by {who.user}", "operator", who.user)
+                                 req.reason or f"opted out by {who.user}", "operator", who.user,
+                                 {"how": "operator opt-out", "evidence": req.reason})
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return {"phone": phone, "scope": req.scope, "created": new}
@@ -105,7 +106,7 @@ async def opt_in(gw, who: Principal, req: P.OptIn) -> dict:
     if req.number is None and req.campaign_id is None:
         who.require(Role.ADMIN, "lifting every suppression of a phone (including automatic unsubscribes)")
     phone = normalise(req.phone, gw.cfg.default_region)
-    evidence = {"how": f"operator {who.user}", "evidence": req.evidence}
+    evidence = {"how": "operator opt-in", "evidence": req.evidence}
     if req.at:
         try:
             evidence["at"] = consent.parse_when(req.at, gw.store.clock())
