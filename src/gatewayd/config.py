@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import tomllib
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -112,6 +114,21 @@ class UnsolicitedConfig(_Base):
     intro_reply: str | None = None
 
 
+class NumberOptOutConfig(_Base):
+    """A number's own keywords and replies (another language): words are *added* to [optout]'s,
+    so a per-number list can never drop the regulators' English words; texts replace them."""
+
+    stop_words: list[str] = []
+    stopall_words: list[str] = []
+    start_words: list[str] = []
+    join_words: list[str] = []
+    help_words: list[str] = []
+    confirmation: str | None = None
+    resubscribed: str | None = None
+    joined: str | None = None
+    help: str | None = None
+
+
 class NumberConfig(_Base):
     address: str
     links: list[str]
@@ -124,6 +141,7 @@ class NumberConfig(_Base):
     office: str = "default"
     unsolicited: UnsolicitedConfig = UnsolicitedConfig()
     budgets: list[str] = []        # names of [[budgets]] this number's traffic counts against
+    optout: NumberOptOutConfig = NumberOptOutConfig()
 
 
 class BudgetConfig(_Base):
@@ -172,8 +190,24 @@ class OptOutConfig(_Base):
     scope: Literal["campaign", "number", "all"] = "campaign"
     confirmation: str = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
     resubscribed: str = "You are subscribed again."
+    joined: str = "You are subscribed. Reply HELP for help, STOP to unsubscribe."
     help: str = "Reply STOP to unsubscribe."
     auto_unsubscribe_campaigns: PosInt = 7
+    # The FCC's list (47 CFR 64.1200(a)(10): STOP, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE)
+    # plus the CTIA's; whole message, case, spaces and accents ignored ("opt out" = OPTOUT).
+    stop_words: list[str] = msgspec.field(default_factory=lambda: [
+        "STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"])
+    stopall_words: list[str] = msgspec.field(default_factory=lambda: ["STOPALL"])
+    start_words: list[str] = msgspec.field(default_factory=lambda: ["START", "UNSTOP"])
+    join_words: list[str] = msgspec.field(default_factory=lambda: ["JOIN"])
+    help_words: list[str] = msgspec.field(default_factory=lambda: ["HELP", "INFO"])
+
+
+class ConsentConfig(_Base):
+    """The consent ledger (contacts/consent.py)."""
+
+    retention_days: Positive = 1826.0      # 5 years
+    sweep_interval_s: Positive = 86400.0
 
 
 Severity = Literal["blocker", "warning", "off"]
@@ -230,6 +264,7 @@ class Config(_Base):
     hours: HoursConfig = HoursConfig()
     caps: CapsConfig = CapsConfig()
     content: ContentConfig = ContentConfig()
+    consent: ConsentConfig = ConsentConfig()
 
     @property
     def db_path(self) -> Path:
@@ -326,6 +361,7 @@ def _check(cfg: Config) -> None:
     from .campaigns.compliance_config import check as check_compliance
 
     check_compliance(cfg)   # raises ConfigError naming hours.file / hours.default / content.*
+    _check_keywords(cfg)
     if cfg.metrics.listen is not None:
         from .metrics import parse_listen
 
@@ -359,6 +395,39 @@ def _check_budgets(cfg: Config) -> set[str]:
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"unknown time zone {b.tz!r}", f"budgets[{i}].tz") from None
     return names
+
+
+def normalise_keyword(text: str) -> str:
+    """``" Arrêt! "`` -> ``ARRET``: how opt-out keywords compare (case, spaces, accents and
+    surrounding punctuation ignored). Here because config checks the lists with it."""
+    folded = unicodedata.normalize("NFKD", text or "")
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return "".join(folded.split()).strip(_KEYWORD_STRIP).upper()
+
+
+_KEYWORD_STRIP = string.punctuation + "¡¿«»“”‘’"
+KEYWORD_KINDS = ("stop_words", "stopall_words", "start_words", "join_words", "help_words")
+
+
+def _check_keywords(cfg: Config) -> None:
+    """A word may mean one thing only on a number (STOP and START at once would be unanswerable)."""
+    normalise_word = normalise_keyword
+    if not cfg.optout.stop_words:
+        raise ConfigError("at least one opt-out word is required", "optout.stop_words")
+    scopes = [("optout", None)] + [(f"numbers[{i}].optout", n.optout) for i, n in enumerate(cfg.numbers)]
+    for base, own in scopes:
+        seen: dict[str, str] = {}
+        for kind in KEYWORD_KINDS:
+            entries = [(f"optout.{kind}", j, w) for j, w in enumerate(getattr(cfg.optout, kind))]
+            if own is not None:
+                entries += [(f"{base}.{kind}", j, w) for j, w in enumerate(getattr(own, kind))]
+            for key, j, word in entries:
+                w = normalise_word(word)
+                if not w:
+                    raise ConfigError("empty keyword", f"{key}[{j}]")
+                if seen.get(w, kind) != kind:
+                    raise ConfigError(f"{w} is also one of the {seen[w]}", f"{key}[{j}]")
+                seen[w] = kind
 
 
 def read_secret(value: str | None, path: str | None) -> str:

@@ -14,6 +14,7 @@ MODULES = [
     "gatewayd.campaigns.extension",
     "gatewayd.inbox.extension",
     "gatewayd.links.sim_inbound",
+    "gatewayd.contacts.ledger",
 ]
 
 

@@ -44,6 +44,7 @@ class Priority(enum.IntEnum):
     BULK = 0           # campaign traffic
     TRANSACTIONAL = 1  # single sends from scripts
     INTERACTIVE = 2    # agent / assistant replies
+    COMPLIANCE = 3     # STOP/START/HELP confirmations: ahead of everything, never capped (SPEC §11)
 
     @classmethod
     def parse(cls, value: str | int) -> "Priority":

@@ -68,7 +68,7 @@ def test_stop_at_3pm_unsubscribes_john_from_campaign_two_only(world):
     assert world.cc(c1, JOHN)["state"] == "active"
     # One confirmation goes back, at interactive priority, from the number he wrote to.
     confirmations = world.messages(source="keyword")
-    assert len(confirmations) == 1 and confirmations[0]["priority"] == 2
+    assert len(confirmations) == 1 and confirmations[0]["priority"] == 3
     assert confirmations[0]["sender"] == NUMBER and confirmations[0]["recipient"] == JOHN
     # A second STOP changes nothing and is not confirmed again.
     world.reply(JOHN, "STOP")

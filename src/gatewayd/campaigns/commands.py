@@ -215,6 +215,8 @@ def _fields(args) -> dict[str, Any]:
          "budget": args.budget}
     if args.stop_on_reply is not None:
         f["stop_on_reply"] = args.stop_on_reply
+    if args.require_consent is not None:
+        f["require_consent"] = args.require_consent
     if args.quiet:
         f["quiet_start"], f["quiet_end"] = args.quiet
     if args.variant:
@@ -279,6 +281,10 @@ def _campaign_human(r: dict) -> None:
         print(f"  carrier budget: {r['budget']}")
     if r.get("waiting"):
         print(f"  {r['waiting']}")
+    if r.get("consent"):
+        k = r["consent"]
+        print(f"  require consent: {k['without']} contact(s) without a valid opt-in will be unreachable"
+              f"{': ' + ', '.join(k['sample']) + (' ...' if k['without'] > len(k['sample']) else '') if k['sample'] else ''}")
     if r.get("not_ready"):
         print("  not ready to launch:")
         for reason in r["not_ready"]:
@@ -430,6 +436,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         s.add_argument("--stop-on-reply", action=BoolFlag,
                        help="a reply stops the campaign for that contact (--no-stop-on-reply or"
                             " --stop-on-reply=no: it does not; the default for a new campaign)")
+        s.add_argument("--require-consent", action=argparse.BooleanOptionalAction, default=None,
+                       help="contacts without a valid opt-in in the consent ledger become unreachable")
         s.add_argument("--at", type=at_arg, help="ISO-8601 time of a one-off send, in the future"
                                                  " (naive times in --tz); 'now' clears it")
         s.add_argument("--cron", type=cron_arg, help="recurring: cron expression (with --tz)")

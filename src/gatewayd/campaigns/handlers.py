@@ -19,7 +19,7 @@ import trio
 
 from .. import protocol as P
 from ..analytics import reports
-from ..contacts import importer, lookup as contacts_lookup, suppression
+from ..contacts import consent, importer, lookup as contacts_lookup, suppression
 from ..control.access import Principal
 from ..control.handlers import handles
 from ..errors import BadRequest, Forbidden, NotFound
@@ -67,7 +67,9 @@ async def contacts_import(gw, who: Principal, req: P.ContactsImport) -> dict:
     except ValueError as exc:
         raise BadRequest(str(exc), "bad_header") from None
     region = contacts_lookup.check_region(req.region) or gw.cfg.default_region
-    prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row, region)
+    prepared = await trio.to_thread.run_sync(importer.prepare_rows, req.header, req.rows, req.first_row, region,
+                                             gw.store.clock())
+    prepared.update(file=req.source_file or "import", by=who.user)   # consent evidence
     return await gw.store.run(importer.store_rows, req.list_name, prepared)
 
 
@@ -103,7 +105,8 @@ async def opt_out(gw, who: Principal, req: P.OptOut) -> dict:
         await _campaign(gw, who, req.campaign_id)
     try:
         new = await gw.store.run(suppression.opt_out, phone, req.scope, req.campaign_id, req.number,
-                                 req.reason or f"opted out by {who.user}", "operator", who.user)
+                                 req.reason or f"opted out by {who.user}", "operator", who.user,
+                                 {"how": "operator opt-out", "evidence": req.reason})
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     return {"phone": phone, "scope": req.scope, "created": new}
@@ -114,7 +117,13 @@ async def opt_in(gw, who: Principal, req: P.OptIn) -> dict:
     if req.number is None and req.campaign_id is None:
         who.require(Role.ADMIN, "lifting every suppression of a phone (including automatic unsubscribes)")
     phone = normalise(req.phone, gw.cfg.default_region)
-    n = await gw.store.run(suppression.opt_in, phone, req.number, req.campaign_id, "operator", who.user)
+    evidence = {"how": "operator opt-in", "evidence": req.evidence}
+    if req.at:
+        try:
+            evidence["at"] = consent.parse_when(req.at, gw.store.clock())
+        except ValueError as exc:
+            raise BadRequest(f"at: {exc}") from None
+    n = await gw.store.run(suppression.opt_in, phone, req.number, req.campaign_id, "operator", who.user, evidence)
     return {"phone": phone, "lifted": n}
 
 
@@ -183,7 +192,8 @@ def _columns(db: sqlite3.Connection, f: P.CampaignFields, cfg, who: Principal, c
              now: float) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for k in ("name", "operated_by", "tags", "stop_on_reply", "cron", "ttl_s", "quiet_start", "quiet_end",
-              "defaults", "description", "number", "tz"):
+              "defaults", "description", "number", "tz",
+              "require_consent"):
         v = getattr(f, k)
         if v is not None:
             cols[k] = v
@@ -273,6 +283,8 @@ async def _view(gw, campaign_id: int) -> dict:
         extra.update(progress.overview(db, row, gw.store.clock()))
         extra["held_by"] = compliance_sql.held_summary(db, campaign_id)
         extra["waiting"] = _holds_queued(gw, db, row)
+        if row["require_consent"]:
+            extra["consent"] = readiness.consent_summary(db, row)
         return lifecycle.campaign_dict(row, extra)
 
     d = await gw.store.read(q)

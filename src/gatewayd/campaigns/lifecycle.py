@@ -47,7 +47,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 STATUSES = tuple(ACTIONS)
 EDITABLE = ("name", "script_id", "list_id", "number", "office", "operated_by", "stop_on_reply", "tags",
             "schedule_at", "cron", "tz", "ttl_s", "quiet_start", "quiet_end", "variants", "defaults", "description",
-            "hours", "budget")
+            "hours", "budget", "require_consent")
 _JSON_COLS = ("tags", "variants", "defaults")
 
 
@@ -79,7 +79,7 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
     for k, v in fields.items():
         if k not in EDITABLE:
             raise BadRequest(f"unknown campaign field {k!r}")
-        out[k] = json.dumps(v) if k in _JSON_COLS else (int(v) if k == "stop_on_reply" else v)
+        out[k] = json.dumps(v) if k in _JSON_COLS else (int(v) if k in ("stop_on_reply", "require_consent") else v)
     return out
 
 
@@ -183,6 +183,7 @@ def campaign_dict(row: sqlite3.Row, extra: dict[str, Any] | None = None) -> dict
     for k in _JSON_COLS:
         d[k] = json.loads(d[k] or ("{}" if k == "defaults" else "[]"))
     d["stop_on_reply"] = bool(d["stop_on_reply"])
+    d["require_consent"] = bool(d.get("require_consent"))
     d["actions"] = [a for a in ACTIONS[row["status"]]]
     if extra:
         d.update(extra)

@@ -14,6 +14,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import BadRequest
+from ..store import consent as ledger
 from . import content, schedule, scripts
 
 _MEMBERS = "FROM list_members m JOIN contacts c ON c.id = m.contact_id WHERE m.list_id = ?"
@@ -50,7 +51,7 @@ def review_many(db: sqlite3.Connection, rows: list[sqlite3.Row], cfg,
         reasons, needed = judged[r["id"]]
         hours_reasons, findings = _content(r, variants[r["id"]], known, names, cfg)
         out[r["id"]] = ([*reasons, *_list(r, sizes, needed, empty), *_number(r, cfg, number_state), *_schedule(r),
-                         *hours_reasons, *content.blockers(findings)], findings)
+                         *_consent(db, r, sizes), *hours_reasons, *content.blockers(findings)], findings)
     return out
 
 
@@ -68,6 +69,25 @@ def _content(row: sqlite3.Row, variants: list[dict], known: dict[int, tuple[list
     if not texts:
         return [], []
     return [], content.review(texts, content.rule_set_for(name, cfg), cfg, content.price_of(cfg, row["number"]))
+
+
+def consent_summary(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    """For a ``require_consent`` campaign: how many list members have no valid opt-in (they will
+    be ``unreachable``: no consent on record, or consent older than the number's reassignment)."""
+    if row["list_id"] is None:
+        return {"required": True, "without": 0, "sample": []}
+    n, sample = ledger.without_opt_in(db, row["list_id"], row["id"], row["number"])
+    return {"required": True, "without": n, "sample": sample}
+
+
+def _consent(db: sqlite3.Connection, row: sqlite3.Row, sizes: dict[int, int]) -> list[str]:
+    """Blocks only a launch that would reach nobody; a partial list launches (``campaign_show``
+    says how many are left out) because excluding them is what ``require_consent`` is for."""
+    size = sizes.get(row["list_id"]) if row["list_id"] is not None else 0
+    if not row["require_consent"] or not size:
+        return []
+    n, _ = ledger.without_opt_in(db, row["list_id"], row["id"], row["number"], sample=0)
+    return [f"require_consent: none of the {size} contacts has consent on record"] if n >= size else []
 
 
 def _in(db: sqlite3.Connection, sql: str, ids: set[Any]) -> list[sqlite3.Row]:

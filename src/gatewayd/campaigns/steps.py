@@ -37,6 +37,7 @@ from ..store import actions
 from ..store import messages as mq
 from ..store.store import Tx
 from ..contacts import suppression
+from ..store import consent as ledger
 from . import holds, scripts
 
 
@@ -104,6 +105,10 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
     if verdict == holds.HELD:
         return "held"
     reason = verdict or suppression.suppression_of(tx.db, contact["phone"], campaign["id"], campaign["number"])
+    no_consent = False
+    if reason is None and campaign["require_consent"]:
+        reason = ledger.missing_reason(tx.db, contact["phone"], campaign["id"], campaign["number"])
+        no_consent = reason is not None
     try:
         text = scripts.render(steps[step - 1]["text"], values, defaults)
     except KeyError as exc:   # contact edited after launch: fail this one, loudly
@@ -121,7 +126,7 @@ def send_step(tx: Tx, campaign: sqlite3.Row, contact: sqlite3.Row, step: int, va
         return "sent"
     tx.db.execute("UPDATE campaign_contacts SET step = ?, pending = 0, next_at = NULL, state = ?,"
                   " updated_at = ? WHERE campaign_id = ? AND contact_id = ? AND state = 'active'",
-                  (step, "done" if verdict else "opted_out", tx.now, campaign["id"], contact["id"]))
+                  (step, "done" if verdict or no_consent else "opted_out", tx.now, campaign["id"], contact["id"]))
     return "unreachable"
 
 

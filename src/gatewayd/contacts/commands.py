@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from ..ctl import Client, CtlError, emit, table, ts
 from ..errors import BadRequest
-from . import importer, lookup
+from . import consent_cli, importer, lookup
 
 IMPORT_HELP = """\
 The first row names the columns. Recognised (any case): first name (first_name, first,
@@ -28,6 +29,9 @@ number's country and area code, else the campaign's --tz.
 Phones are normalised to E.164 (numbers without +country use --region, else the config's
 default_region). A phone seen before is merged (non-empty values overwrite). Invalid rows
 are reported by row number (the header is row 1) and skipped; the rest is imported.
+
+Consent columns consent_source and consent_at (ISO-8601) record an opt-in in the consent
+ledger; a row with one and not the other, or a bad or future date, is refused whole.
 """
 
 
@@ -42,7 +46,7 @@ def cmd_import(c: Client, args) -> None:
         with open(args.file, encoding="utf-8-sig", newline="") as f:
             for header, first, rows in importer.read_chunks(f, args.chunk):
                 part = c.call("contacts_import", list=args.list, header=header, rows=rows, first_row=first,
-                              region=args.region)
+                              region=args.region, source_file=os.path.basename(args.file))
                 if not args.json:
                     for bad in part["invalid"]:
                         print(f"row {bad['row']}: {bad['reason']}", file=sys.stderr)
@@ -53,7 +57,8 @@ def cmd_import(c: Client, args) -> None:
         raise CtlError("bad_input", f"{args.file}: {exc}", 2) from None
     total = total or {"list": args.list, "imported": 0, "merged": 0, "invalid": []}
     emit(args, total, lambda r: print(f"list {r['list']}: imported {r['imported']}, merged {r['merged']},"
-                                      f" invalid {len(r['invalid'])}"))
+                                      f" invalid {len(r['invalid'])}"
+                                      + (f"; consent recorded for {r['consent']}" if r.get("consent") else "")))
 
 
 def _pages(c: Client, list_name: str | None, search: str | None = None):
@@ -101,7 +106,8 @@ def cmd_opt_out(c: Client, args) -> None:
 
 
 def cmd_opt_in(c: Client, args) -> None:
-    res = c.call("opt_in", phone=args.phone, number=args.number, campaign_id=args.campaign)
+    res = c.call("opt_in", phone=args.phone, number=args.number, campaign_id=args.campaign, evidence=args.evidence,
+                 at=args.at)
     emit(args, res, lambda r: print(f"{r['phone']}: {r['lifted']} suppression(s) lifted"))
 
 
@@ -147,8 +153,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("phone")
     s.add_argument("--campaign", type=int)
     s.add_argument("--number")
+    s.add_argument("--evidence", default="", help="consent ledger: where the consent is, e.g. 'signed form #12'")
+    s.add_argument("--at", help="when the consent was given (ISO-8601; default now)")
     s.set_defaults(fn=cmd_opt_in)
     s = cs.add_parser("suppressions", help="the suppression list")
     s.add_argument("--phone")
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(fn=cmd_suppressions)
+    consent_cli.add_commands(cs)

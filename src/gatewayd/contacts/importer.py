@@ -8,7 +8,9 @@ Rules (SPEC §4): phone numbers become E.164 with the configured default region;
 reported with its row number (the header is row 1, as in a spreadsheet) and the reason, never
 dropped silently; a phone seen before (in the database or earlier in the file) is *merged*: its
 non-empty names and fields overwrite the stored ones and it joins the list once. Columns other
-than first name, last name and phone are kept as fields usable in templates.
+than first name, last name and phone are kept as fields usable in templates, except
+``consent_source``/``consent_at``, which become opt-in records of the consent ledger (see
+:mod:`.consent`; a row whose consent columns are wrong is refused whole, with the reason).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from ..phones import InvalidNumber, normalise
+from ..store import consent as ledger
+from . import consent
 from ..store.store import Tx
 
 CHUNK_ROWS = 2000
@@ -46,6 +50,8 @@ def map_header(header: list[str]) -> dict[str, Any]:
             cols["first"] = i
         elif key in _LAST and cols["last"] is None:
             cols["last"] = i
+        elif key in consent.SOURCE_COLUMNS or key in consent.AT_COLUMNS:
+            continue   # consent evidence, not a template field
         elif key:
             cols["fields"].append((i, field_key(name)))
     if cols["phone"] is None:
@@ -60,13 +66,17 @@ def ensure_list(tx: Tx, name: str) -> int:
     return tx.db.execute("INSERT INTO lists(name, created_at) VALUES (?, ?)", (name, tx.now)).lastrowid
 
 
-def prepare_rows(header: list[str], rows: list[list[str]], first_row: int, region: str) -> dict[str, Any]:
+def prepare_rows(header: list[str], rows: list[list[str]], first_row: int, region: str,
+                 now: float | None = None) -> dict[str, Any]:
     """Parse and normalise one chunk without touching the database (phonenumbers is the slow
     part: the daemon runs this in a worker thread so the store's single writer is not held).
-    Returns ``{"valid": [(row, phone, first, last, fields)], "invalid": [{"row", "reason"}]}``."""
+    Returns ``{"valid": [(row, phone, first, last, fields)], "invalid": [{"row", "reason"}],
+    "consent": [(row, phone, at, source)]}``."""
     cols = map_header(header)
+    ccols = consent.consent_columns(header)
     valid: list[tuple[int, str, str, str, dict[str, str]]] = []
     invalid: list[dict[str, Any]] = []
+    consents: list[tuple[int, str, float, str]] = []
     for n, row in enumerate(rows, first_row):
         def cell(i: int | None) -> str:
             return row[i].strip() if i is not None and i < len(row) else ""
@@ -79,9 +89,16 @@ def prepare_rows(header: list[str], rows: list[list[str]], first_row: int, regio
         except InvalidNumber as exc:
             invalid.append({"row": n, "reason": exc.message})
             continue
+        try:
+            given = consent.consent_of(row, ccols, now)
+        except ValueError as exc:
+            invalid.append({"row": n, "reason": str(exc)})
+            continue
+        if given is not None:
+            consents.append((n, phone, given[0], given[1]))
         valid.append((n, phone, cell(cols["first"]), cell(cols["last"]),
                       {k: cell(i) for i, k in cols["fields"] if cell(i)}))
-    return {"valid": valid, "invalid": invalid}
+    return {"valid": valid, "invalid": invalid, "consent": consents}
 
 
 def store_rows(tx: Tx, list_name: str, prepared: dict[str, Any]) -> dict[str, Any]:
@@ -107,8 +124,19 @@ def store_rows(tx: Tx, list_name: str, prepared: dict[str, Any]) -> dict[str, An
             merged += 1
         db.execute("INSERT OR IGNORE INTO list_members(list_id, contact_id) VALUES (?, ?)", (list_id, cid))
     invalid = prepared["invalid"]
-    tx.emit("contacts.imported", list=list_name, imported=imported, merged=merged, invalid=len(invalid))
-    return {"list": list_name, "imported": imported, "merged": merged, "invalid": invalid}
+    consented = _store_consent(tx, prepared)
+    tx.emit("contacts.imported", list=list_name, imported=imported, merged=merged, invalid=len(invalid),
+            consent=consented)
+    return {"list": list_name, "imported": imported, "merged": merged, "invalid": invalid, "consent": consented}
+
+
+def _store_consent(tx: Tx, prepared: dict[str, Any]) -> int:
+    """The chunk's opt-ins, into the ledger (``prepared["file"]``/``["by"]`` set by the handler)."""
+    file = prepared.get("file") or "import"
+    return ledger.record_many(tx, [
+        {"phone": phone, "kind": "opt_in", "method": "import", "scope": "all", "at": at, "how": source,
+         "actor": prepared.get("by"), "evidence": f"{file} row {n}"}
+        for n, phone, at, source in prepared.get("consent", [])])
 
 
 def import_rows(tx: Tx, list_name: str, header: list[str], rows: list[list[str]], first_row: int,
@@ -143,7 +171,8 @@ def read_chunks(stream: TextIO, size: int = CHUNK_ROWS) -> Iterator[tuple[list[s
 def merge_results(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
     if total is None:
         return {"list": part["list"], "imported": part["imported"], "merged": part["merged"],
-                "invalid": list(part["invalid"])}
+                "invalid": list(part["invalid"]), "consent": part.get("consent", 0)}
+    total["consent"] = total.get("consent", 0) + part.get("consent", 0)
     total["imported"] += part["imported"]
     total["merged"] += part["merged"]
     total["invalid"].extend(part["invalid"])

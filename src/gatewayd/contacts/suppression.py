@@ -9,6 +9,11 @@ Opting out also settles what is already in flight: the contact's recipient rows 
 campaigns become ``opted_out`` and their queued campaign messages become ``unreachable`` (SPEC §2:
 not sent because the recipient is suppressed), so nothing more goes out after the STOP commits.
 
+Every opt-out and opt-in also goes into the consent ledger (:mod:`gatewayd.store.consent`), a
+repeated one too (it is evidence), with ``evidence`` saying where it came from. An opt-out that an
+existing suppression already covers (STOP after STOPALL, a second STOP) adds no row and returns
+False, so exactly one confirmation is sent.
+
 Auto-unsubscribe (SPEC §4, seed 002): a phone whose campaign messages failed or were undelivered
 in N different campaigns (``optout.auto_unsubscribe_campaigns``, 7) is suppressed with scope
 ``all`` and source ``auto``; an admin lifts it with :func:`opt_in`, which also forgets the
@@ -20,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 
 from ..models import MsgState
+from ..store import consent as ledger
 from ..store import messages as mq
 from ..store.store import Tx
 
@@ -43,10 +49,26 @@ def _unreachable(tx: Tx, message_id: int, reason: str) -> None:
     mq.set_state(tx, message_id, MsgState.UNREACHABLE, reason, error_code="suppressed", error_text=reason)
 
 
+#: An existing suppression ``s`` that already covers a new one of (:scope, :num, :cid).
+_COVERS_SQL = ("(s.scope = 'all' OR (:scope = 'number' AND s.scope = 'number' AND s.number = :num)"
+               " OR (:scope = 'campaign' AND ((s.scope = 'campaign' AND s.campaign_id = :cid)"
+               " OR (s.scope = 'number' AND s.number = :num))))")
+
+
+def _ledger(tx: Tx, phone: str, kind: str, source: str, scope: str, by: str | None, campaign_id: int | None,
+            number: str | None, evidence: dict | None, note: str = "") -> None:
+    ev = evidence or {}
+    method = source if source in ("keyword", "operator", "auto", "import") else "operator"
+    ledger.record(tx, phone, kind, method, scope, at=ev.get("at"), how=ev.get("how", ""), actor=by,
+                  campaign_id=campaign_id,
+                  number=number, inbound_id=ev.get("inbound_id"), evidence=ev.get("evidence", ""), note=note)
+
+
 def opt_out(tx: Tx, phone: str, scope: str, campaign_id: int | None = None, number: str | None = None,
-            reason: str = "", source: str = "operator", by: str | None = None) -> bool:
-    """Suppress ``phone``. Returns False when an identical opt-out already existed (so callers
-    send one confirmation, not one per repeated STOP)."""
+            reason: str = "", source: str = "operator", by: str | None = None, evidence: dict | None = None) -> bool:
+    """Suppress ``phone``. Returns False when an opt-out covering this one already existed (so
+    callers send one confirmation, not one per repeated STOP). ``evidence``: ``{"how",
+    "inbound_id", "evidence"}`` for the consent ledger."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
     if scope == "campaign" and campaign_id is None:
@@ -56,12 +78,18 @@ def opt_out(tx: Tx, phone: str, scope: str, campaign_id: int | None = None, numb
             raise ValueError("a number-scoped opt-out needs a number")
         row = tx.db.execute("SELECT number FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
         number = row["number"] if row else None
-    exists = tx.db.execute(
-        "SELECT 1 FROM suppressions s WHERE s.phone = :phone AND s.scope = :scope AND "
-        "(:scope = 'all' OR (:scope = 'number' AND s.number = :num) OR (:scope = 'campaign' AND s.campaign_id = :cid))",
-        {"phone": phone, "scope": scope, "num": number, "cid": campaign_id}).fetchone()
+    if scope == "campaign" and number is None:
+        row = tx.db.execute("SELECT number FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
+        number = row["number"] if row else None
+    exists = tx.db.execute(f"SELECT 1 FROM suppressions s WHERE s.phone = :phone AND {_COVERS_SQL}",
+                           {"phone": phone, "scope": scope, "num": number, "cid": campaign_id}).fetchone()
+    rec_cid = campaign_id if scope == "campaign" else None
+    rec_num = number if scope != "all" else None
     if exists:
+        _ledger(tx, phone, "opt_out", source, scope, by, rec_cid, rec_num, evidence,
+                note="already opted out: no new suppression, no second confirmation")
         return False
+    _ledger(tx, phone, "opt_out", source, scope, by, rec_cid, rec_num, evidence, note=reason)
     tx.db.execute(
         "INSERT INTO suppressions(phone, scope, campaign_id, number, reason, source, created_at, created_by)"
         " VALUES (?,?,?,?,?,?,?,?)", (phone, scope, campaign_id, number, reason, source, tx.now, by))
@@ -75,7 +103,8 @@ def opt_out(tx: Tx, phone: str, scope: str, campaign_id: int | None = None, numb
                 tx.db.execute("UPDATE campaign_contacts SET state = 'opted_out', next_at = NULL, updated_at = ?"
                               " WHERE campaign_id = ? AND contact_id = ?", (tx.now, cid, contact["id"]))
     for mid, cid in tx.db.execute("SELECT id, campaign_id FROM messages WHERE recipient = ? AND state = 'queued'"
-                                  " AND campaign_id IS NOT NULL AND source = 'campaign'", (phone,)).fetchall():
+                                  " AND campaign_id IS NOT NULL AND source IN ('campaign', 'assistant')",
+                                  (phone,)).fetchall():
         if cid in affected:
             _unreachable(tx, mid, f"recipient opted out ({scope})")
     tx.emit("contact.opted_out", phone=phone, scope=scope, campaign_id=campaign_id, number=number,
@@ -84,9 +113,13 @@ def opt_out(tx: Tx, phone: str, scope: str, campaign_id: int | None = None, numb
 
 
 def opt_in(tx: Tx, phone: str, number: str | None = None, campaign_id: int | None = None,
-           source: str = "operator", by: str | None = None) -> int:
+           source: str = "operator", by: str | None = None, evidence: dict | None = None) -> int:
     """Lift suppressions of ``phone``: all of them (an admin, or ``number`` None), or those that
-    stop messages from ``number`` (a START sent to that number). Returns how many were lifted."""
+    stop messages from ``number`` (a START sent to that number). Returns how many were lifted.
+    It is an opt-in in the consent ledger at the same scope."""
+    scope = "all" if number is None and campaign_id is None else ("campaign" if number is None else "number")
+    _ledger(tx, phone, "opt_in", source, scope, by, campaign_id if scope == "campaign" else None,
+            number if scope == "number" else None, evidence)
     if number is None and campaign_id is None:
         n = tx.db.execute("DELETE FROM suppressions WHERE phone = ?", (phone,)).rowcount
         tx.db.execute("DELETE FROM campaign_failures WHERE phone = ?", (phone,))

@@ -111,7 +111,7 @@ async def inbox_keywords(gw, who: Principal, req: P.InboxKeywords) -> list[P.Aut
 async def inbox_keyword_set(gw, who: Principal, req: P.InboxKeywordSet) -> P.AutoReplyView:
     if req.number is not None and gw.cfg.number(req.number) is None:
         raise BadRequest(f"unknown number {req.number!r}: not in [[numbers]]", "unknown_number")
-    return await gw.store.run(keywords.put, req.keyword, req.reply, req.number, who.user)
+    return await gw.store.run(keywords.put, req.keyword, req.reply, req.number, who.user, gw.cfg)
 
 
 @handles(P.InboxKeywordRemove, Role.ADMIN)

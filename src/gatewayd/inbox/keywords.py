@@ -1,7 +1,8 @@
 """Keyword auto-replies: "HOURS" -> "We are open 9-5, Mon-Fri", answered by the assistant.
 
-A keyword is the whole message, ignoring case and whitespace (the same rule as STOP/HELP, which
-belong to the campaigns package and always win: they cannot be configured here). Entries are
+A keyword is the whole message, ignoring case and whitespace. The opt-out family (STOP, START,
+HELP and every word ``[optout]`` or a number's ``[numbers.optout]`` lists, in any language)
+belongs to the campaigns package and always wins: those words cannot be configured here. Entries are
 global (``number`` empty) or per number; a number's own entry wins. They are kept in the
 database, not the config file, so that admins can change them over the socket without a reload.
 
@@ -14,12 +15,27 @@ from __future__ import annotations
 import sqlite3
 
 from .. import protocol as P
+from ..config import KEYWORD_KINDS, normalise_keyword
 from ..errors import BadRequest, NotFound
 from ..store.store import Tx
 
-#: Handled by the campaigns package's opt-out rules (SPEC §5); not configurable here.
-RESERVED = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "START", "UNSTOP", "HELP"})
+#: Handled by the campaigns package's opt-out rules (SPEC §5, §11); not configurable here. The
+#: configured lists are added by :func:`reserved`.
+RESERVED = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START",
+                      "UNSTOP", "JOIN", "HELP", "INFO"})
 MAX_KEYWORD = 30
+
+
+def reserved(cfg) -> set[str]:
+    """Every opt-out-family word of the configuration (global and per number), normalised."""
+    out = set(RESERVED)
+    if cfg is None:
+        return out
+    owners = [cfg.optout, *(n.optout for n in cfg.numbers)]
+    for o in owners:
+        for kind in KEYWORD_KINDS:
+            out.update(normalise_keyword(w) for w in getattr(o, kind))
+    return out
 
 
 def normalise(text: str) -> str:
@@ -36,13 +52,13 @@ def reply_for(db: sqlite3.Connection, text: str, number: str) -> str | None:
     return row[0] if row else None
 
 
-def put(tx: Tx, keyword: str, reply: str, number: str | None, by: str) -> P.AutoReplyView:
+def put(tx: Tx, keyword: str, reply: str, number: str | None, by: str, cfg=None) -> P.AutoReplyView:
     word = normalise(keyword)
     if not word:
         raise BadRequest("keyword is empty")
     if len(word) > MAX_KEYWORD:
         raise BadRequest(f"keyword {word!r} is longer than {MAX_KEYWORD} characters")
-    if word in RESERVED:
+    if word in RESERVED or normalise_keyword(word) in reserved(cfg):
         raise BadRequest(f"{word} is an opt-out keyword: its reply is set in [optout], not here", "reserved_keyword")
     if not reply.strip():
         raise BadRequest("reply text is empty")

@@ -23,6 +23,7 @@ from .campaigns import *  # noqa: F401,F403
 from .inbox import *  # noqa: F401,F403
 from .compliance import *  # noqa: F401,F403
 from .sim import *  # noqa: F401,F403
+from .consent import *  # noqa: F401,F403
 
 MAX_LINE = 1_048_576
 

@@ -35,6 +35,7 @@ class ContactsImport(Request, tag="contacts_import"):
     rows: list[list[str]]
     first_row: int = 2
     region: str | None = None
+    source_file: str | None = None      # the CSV's name: consent evidence is "FILE row N"
 
 
 class ContactsList(Request, tag="contacts_list"):
@@ -72,6 +73,8 @@ class OptIn(Request, tag="opt_in"):
     phone: str
     number: str | None = None
     campaign_id: int | None = None
+    evidence: str = ""                  # consent ledger: e.g. "signed form #1234"
+    at: str | None = None               # when consent was given (ISO-8601); default now
 
 
 class Suppressions(Request, tag="suppressions"):
@@ -135,6 +138,7 @@ class CampaignFields(msgspec.Struct, kw_only=True, omit_defaults=True):
     defaults: dict[str, str] | None = None
     description: str | None = None
     budget: str | None = None           # a [[budgets]] name its messages count against ("" clears)
+    require_consent: bool | None = None  # contacts without a valid opt-in become unreachable
 
 
 class CampaignCreate(Request, tag="campaign_create"):

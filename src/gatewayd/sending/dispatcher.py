@@ -25,7 +25,7 @@ import trio
 
 from ..config import Config, NumberConfig
 from ..links.base import LinkStatus, OutSegment, SubmitResult
-from ..models import Encoding, LinkState
+from ..models import Encoding, LinkState, Priority
 from ..store import actions, bulk, receipts
 from ..store import budgets as budget_store
 from ..store import messages as mq
@@ -176,9 +176,13 @@ class Dispatcher:
                 lane.day, lane.used_today = day, 0
             cap = lane.number.daily_cap
             cap_left = (cap - lane.used_today) if cap else MAX_CLAIM
+            # A spent cap holds everything but STOP/HELP confirmations (SPEC §11: never held).
+            floor = Priority.COMPLIANCE if cap_left <= 0 else Priority.BULK
             if cap_left <= 0:
-                await self._cap_reached(lane, day)
-                continue
+                if not await self.store.read(_compliance_waiting, sender):
+                    await self._cap_reached(lane, day)
+                    continue
+                cap_left = MAX_CLAIM
             room = lr.room(lane.bucket.rate)
             if room <= 0:   # a faster number filled the link's claim-ahead: wait for a slot
                 await self.router.wait_change(lane.number, timeout=5.0)
@@ -190,11 +194,15 @@ class Dispatcher:
             wall = self.store.clock()
             gate = self.budgets.gate(sender, max(1, budget), now, wall)
             if gate.hold_s is not None:   # a carrier budget of this number is spent: hold, queued
-                await self._budget_hold(lane, now + gate.hold_s)
-                continue
+                if floor < Priority.COMPLIANCE and await self.store.read(_compliance_waiting, sender):
+                    # STOP/HELP confirmations are never held (SPEC §11), not even by a spent budget
+                    gate, floor = carrier_budgets.OPEN, Priority.COMPLIANCE
+                else:
+                    await self._budget_hold(lane, now + gate.hold_s)
+                    continue
             claimed = []
             try:
-                claimed = await self.store.run(_claim, sender, max(1, min(budget, gate.segments)), day, gate)
+                claimed = await self.store.run(_claim, sender, max(1, min(budget, gate.segments)), day, gate, floor)
             finally:
                 if gate is not carrier_budgets.OPEN:
                     for other in self.budgets.settle(sender, gate, ((c.budget, len(c.pending)) for c in claimed),
@@ -373,11 +381,11 @@ class Dispatcher:
 
 
 def _claim(tx: Tx, sender: str, budget: int, day: str,
-           gate: carrier_budgets.Gate = carrier_budgets.OPEN) -> list[mq.Claimed]:
+           gate: carrier_budgets.Gate = carrier_budgets.OPEN, floor: int = 0) -> list[mq.Claimed]:
     if gate is carrier_budgets.OPEN:
-        claimed = mq.claim(tx, sender, budget)
+        claimed = mq.claim(tx, sender, budget, min_priority=floor)
     else:
-        claimed = mq.claim(tx, sender, budget, min_priority=gate.min_priority, caps=gate.caps,
+        claimed = mq.claim(tx, sender, budget, min_priority=max(floor, gate.min_priority), caps=gate.caps,
                            overdraw=gate.overdraw, hard=gate.hard)
         if claimed and gate.days:
             budget_store.add_usage(tx, gate.usage((c.budget, len(c.pending)) for c in claimed), gate.days)
@@ -391,6 +399,11 @@ def _claim(tx: Tx, sender: str, budget: int, day: str,
 
 
 _claim.reorder = URGENT_RANK  # type: ignore[attr-defined]  # commutes with results and receipts (batches.runs)
+
+
+def _compliance_waiting(db, sender: str) -> bool:
+    return db.execute("SELECT 1 FROM messages WHERE state = 'queued' AND sender = ? AND priority >= ? LIMIT 1",
+                      (sender, int(Priority.COMPLIANCE))).fetchone() is not None
 
 
 def _usage_today(db, day: str) -> dict[str, int]:

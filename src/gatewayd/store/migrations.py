@@ -21,6 +21,7 @@ MODULES = [
     "gatewayd.store.compliance",     # columns on the campaign tables (issue 17)
     "gatewayd.inbox.schema",
     "gatewayd.store.budgets",
+    "gatewayd.store.consent",     # after campaigns: adds campaigns.require_consent
 ]
 
 
