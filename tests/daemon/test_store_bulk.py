@@ -246,3 +246,24 @@ def test_claims_commit_ahead_of_receipts_but_never_ahead_of_an_earlier_submit_re
     assert [[o.result for o in part] for part in urgent_first(batch)] == [["s1", "c1", "s2"], ["r1", "r2"]]
     no_claim = batch[:2] + batch[3:]
     assert [[o.result for o in part] for part in urgent_first(no_claim)] == [["r1", "s1", "r2", "s2"]]
+
+
+def test_a_receipt_goes_to_the_id_it_names_before_another_reading_of_it(tmp_path):
+    """msg_id_format = "auto": receipt "10" may also read as hex 0x10 = "16". With an SMSC that
+    counts in decimal, segments "10" and "16" both await receipts; each receipt must land on its
+    own message (the bench found 20 of 5,000 left ``sent``), on both paths alike."""
+    from gatewayd.links.smpp.receipt import normalise_id
+
+    def build(claimed):
+        ops = []
+        for m, cid, at in zip(claimed, ("10", "16"), (NOW - 2, NOW - 1)):   # "16" is the newer
+            ops.append((bulk.submitted, (m.id, "carrier", m.attempts,
+                                         [mq.SegResult(m.pending[0][0], m.id, "carrier", True, cid,
+                                                       submitted_at=at)])))
+        primary, alts = normalise_id("10")
+        assert "16" in alts
+        return [*ops, _receipt(primary, alt=alts)]
+
+    (apart, together), _ = _both(tmp_path, ["ten", "sixteen"], set(), build)
+    assert together == apart
+    assert [row[1] for row in together["messages"]] == ["delivered", "sent"]

@@ -164,7 +164,8 @@ def _record_receipts_many(tx: Tx, calls: list[tuple]) -> list[int | None]:
     out: list[int | None] = []
     for call in calls:
         link, carrier_id, stat, err, done_at, recipient, raw, alt_ids = call
-        seg = _pick([r for i in dict.fromkeys((carrier_id, *alt_ids)) for r in by_id.get(i, ())], link, recipient)
+        seg = receipts.choose([r for i in dict.fromkeys((carrier_id, *alt_ids)) for r in by_id.get(i, ())],
+                              carrier_id, link, recipient)
         new = _new_state(stat)
         if (seg is None or new is None or seg["id"] in touched or seg["segments"] != 1
                 or seg["campaign_id"] is not None or seg["state"] not in ("sent", "sending", "delivered", "undelivered")
@@ -195,17 +196,6 @@ def _record_receipts_many(tx: Tx, calls: list[tuple]) -> list[int | None]:
         out.append(message_id)
     writes.flush()
     return out
-
-
-def _pick(rows: list[Any], link: str, recipient: str | None) -> Any:
-    """:func:`receipts._match`'s choice among candidate segments (newest first)."""
-    rows.sort(key=lambda r: -r["submitted_at"])
-    if recipient is not None:
-        rows = [r for r in rows if r["recipient"] == recipient]
-    same_link = [r for r in rows if r["link"] == link]
-    if same_link:
-        return same_link[0]
-    return rows[0] if len(rows) == 1 else None
 
 
 record_receipt.many = _record_receipts_many  # type: ignore[attr-defined]

@@ -58,7 +58,7 @@ def record_receipt(tx: Tx, link: str, carrier_id: str, stat: str, err: str | Non
     return _apply(tx, rc, seg)
 
 
-_MATCH_SQL = """SELECT s.id, s.link, s.submitted_at, s.message_id, s.idx, s.state, m.recipient, m.segments,
+_MATCH_SQL = """SELECT s.id, s.carrier_id, s.link, s.submitted_at, s.message_id, s.idx, s.state, m.recipient, m.segments,
        m.state AS message_state
 FROM segments s JOIN messages m ON m.id = s.message_id
 WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DESC"""
@@ -67,12 +67,31 @@ WHERE s.carrier_id IN ({qs}) AND s.submitted_at >= ? ORDER BY s.submitted_at DES
 def _match(tx: Tx, link: str, ids: tuple[str, ...], recipient: str | None) -> sqlite3.Row | None:
     rows = tx.db.execute(_MATCH_SQL.format(qs=",".join("?" * len(ids))),
                          (*ids, tx.now - MATCH_WINDOW_S)).fetchall()
+    return choose(rows, ids[0], link, recipient)
+
+
+_AWAITING = ("sending", "sent")
+
+
+def choose(rows: list[Any], carrier_id: str, link: str, recipient: str | None) -> Any:
+    """The segment a receipt belongs to, among those whose carrier id is the receipt's id or one
+    of its alternative readings (``msg_id_format = "auto"``: "10" is also hex 0x10 = "16").
+
+    Order of preference: the same link (else only an unambiguous single candidate); the id as
+    the receipt wrote it over an alternative reading; a segment still awaiting its receipt over
+    one that has had it; the newest. Without the first two, an SMSC counting ids in decimal had
+    receipt "10" land on the newer segment "16" and message 10 never left ``sent``. Both the
+    one-by-one path and the set-wise path (store/bulk.py) decide with this function."""
     if recipient is not None:   # modems: TP-MR wraps at 256, so the recipient must agree too
         rows = [r for r in rows if r["recipient"] == recipient]
-    same_link = [r for r in rows if r["link"] == link]
-    if same_link:
-        return same_link[0]
-    return rows[0] if len(rows) == 1 else None
+    pool = [r for r in rows if r["link"] == link]
+    if not pool:
+        if len(rows) == 1:
+            return rows[0]
+        exact = [r for r in rows if r["carrier_id"] == carrier_id]
+        return exact[0] if len(exact) == 1 else None
+    return min(pool, key=lambda r: (r["carrier_id"] != carrier_id, r["state"] not in _AWAITING,
+                                    -(r["submitted_at"] or 0)))
 
 
 def _apply_receipt_to(tx: Tx, rc: dict[str, Any], segment_id: int) -> int:
