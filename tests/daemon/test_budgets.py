@@ -340,3 +340,19 @@ async def test_a_campaign_naming_its_numbers_budget_counts_once(tmp_path, fast_c
         await trio.sleep(30)
         assert states(gw) == {"delivered": 4, "queued": 2}
         assert query(gw, "SELECT segments FROM budget_usage") == [(4,)]
+
+
+async def test_a_stop_confirmation_goes_though_a_spent_budget_holds_the_bulk(tmp_path, fast_clock):
+    """SPEC §11 / issue 17.1: the opt-out confirmation is never held, not even by a spent carrier
+    budget; the bulk behind the budget stays queued."""
+    cfg = make_config(tmp_path, cfg_text('[[budgets]]\nname = "shared"\nper_day = 2', b=""))
+    async with running(cfg) as gw:
+        c = await AsyncClient.connect(gw.socket_path)
+        for i in range(4):
+            await send(c, A, f"+1415555{6000 + i}")
+        await wait_until(gw, lambda: states(gw) == {"delivered": 2, "queued": 2}, timeout=600)
+        got = await c.call("sim_inbound", **{"from": "+14155556100", "to": A, "text": "STOP"})
+        assert got["keyword"] == "STOP"
+        await wait_until(gw, lambda: query(gw, "SELECT state FROM messages WHERE recipient = ?",
+                                           ("+14155556100",)) in ([("sent",)], [("delivered",)]), timeout=600)
+        assert states(gw).get("queued") == 2            # the spent budget still holds the bulk
