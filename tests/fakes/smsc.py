@@ -20,6 +20,7 @@ import argparse
 import itertools
 import random
 import sys
+import time
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class Behaviour:
     echo: bool = False                    # a submit whose text starts with "ECHO" gets an MO reply
     nack_submits: int | None = None       # answer submit_sm with generic_nack(status) instead
     journal: str | None = None            # append each accepted submit's text, a line each (unbuffered)
+    timeline: str | None = None           # append "monotonic-time status" for every submit_sm (benchmarks)
 
 
 @dataclass
@@ -133,6 +135,7 @@ class FakeSmsc:
         self.throttled = 0                                # throttle / queue-full answers given
         self.accepted_times: list[float] = []             # when each accepted submit arrived
         self._limit: tuple[tuple, RateLimit] | None = None
+        self._timeline = None
         self._storms: tuple[tuple, Storms] | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -329,6 +332,10 @@ class FakeSmsc:
                     status = st
         if status == codec.ROK:
             self.accepted_times.append(trio.current_time())
+        if b.timeline:
+            if self._timeline is None:
+                self._timeline = open(b.timeline, "a", buffering=1)
+            self._timeline.write(f"{time.monotonic():.6f} {status}\n")
         if status == codec.ROK and b.silent:
             conn.in_flight += 1          # taken, never answered: the ESME's response timeout runs
             return
@@ -552,6 +559,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="refuse destinations with this prefix, e.g. +1555666=0x0B")
     ap.add_argument("--echo", action="store_true", help='answer texts starting "ECHO" with an MO')
     ap.add_argument("--journal", help="append the text of every accepted submit_sm to this file")
+    ap.add_argument("--timeline", help='append "monotonic-seconds status" for every submit_sm to this file')
     args = ap.parse_args(argv)
     reject = {p: int(st, 0) for p, st in (r.split("=", 1) for r in args.reject)}
     b = Behaviour(bind_status=args.bind_status, tps=args.tps, limit=args.limit, burst=args.burst,
@@ -559,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
                   response_delay=args.response_delay,
                   reorder=args.reorder, resp_ids=args.resp_ids, dlr_ids=args.dlr_ids,
                   dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat,
-                  reject=reject, echo=args.echo, journal=args.journal)
+                  reject=reject, echo=args.echo, journal=args.journal, timeline=args.timeline)
     smsc = FakeSmsc(b)
 
     async def serve() -> None:

@@ -306,7 +306,10 @@ class Dispatcher:
         timeout = failure.error_code == "timeout"
         lost_alone = timeout and lr.flow.last_accept > started
         defer = (failure.throttle or timeout) and not lost_alone
-        if failure.throttle and lr.on_throttle(now) and lr.status.state in (LinkState.UP, LinkState.THROTTLED):
+        if failure.throttle and lr.on_throttle(now):
+            log.info("%s: %s; rate %.1f/s (good %s, accepted %d in the last second)", lr.name, failure.error_code,
+                     lr.flow.rate or 0.0, f"{lr.flow.good:.1f}" if lr.flow.good else "-", lr.flow.accepted_in(now, 1.0))
+        if failure.throttle and lr.status.state is LinkState.UP:
             rate = lr.flow.rate or 0.0
             self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
                                       reason=f"{failure.error_code}: slowed to {rate:.0f}/s",

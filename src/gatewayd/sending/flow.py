@@ -9,8 +9,8 @@ modem's CMS 42/47), and what is accepted in a second is what the carrier allows 
   accepted in the last second, less a 5 % margin. While throttling goes on, what was accepted
   since the last cut (over at least ``COOLDOWN_S``) is the better measure: a bucket's burst
   inflates the first one. The answers of one burst are one signal (``COOLDOWN_S``), and a
-  fixed or sliding window that is used up (nothing accepted since the cut) is not a reason to cut
-  again: it refills on the second.
+  fixed or sliding window that is used up (next to nothing accepted since the cut: under
+  ``USED_UP`` of the rate) is not a reason to cut again: it refills within the second.
 - **Storms.** Throttled with nothing accepted for ``STORM_S``: the carrier is refusing
   everything, so probe at the floor (1/s) instead of feeding it refusals.
 - **Remember what worked.** ``good`` is the highest rate that ran a whole hold without a
@@ -39,6 +39,7 @@ MARGIN = 0.95         # cut to this share of the measured accepted rate
 STEP = 0.02           # a probe step near the limit (share of the rate)
 FAST_STEP_MAX = 0.25  # probe steps double up to this while far below the last throttled rate
 STORM_S = 1.5         # throttled and nothing accepted this long: everything is refused
+USED_UP = 0.5         # accepted since a cut below this share of the rate: a used-up window, not a rate
 BUSY = 0.8            # probe up only when the link carried this share of its rate
 FLOOR = 1.0           # never slower than this (segments/s): how a storm's end is noticed
 MEMORY_S = 2.0        # accepted answers kept for the measures
@@ -92,13 +93,13 @@ class RateProbe:
         if self.rate is None:                          # the first throttle we ever saw
             new = accepted_1s * MARGIN
         elif since <= 1.0:                             # still throttled after a recent cut
-            got = self._accepted_total - self._total_at_cut
-            if got == 0:
+            measured = (self._accepted_total - self._total_at_cut) / since
+            if measured < USED_UP * self.rate:
                 if now - self.last_accept < STORM_S:
                     return False                       # a used-up window: it refills on the second
                 new = self.floor                       # a storm: everything refused
             else:
-                new = min(self.rate, got / since) * MARGIN
+                new = min(self.rate, measured) * MARGIN
         else:                                          # the first throttle after a quiet spell
             if self.last_accept < now - STORM_S:
                 new = self.floor

@@ -13,6 +13,7 @@ twice (a link that is down answers ``link_down`` without sending anything).
 from __future__ import annotations
 
 import bisect
+import logging
 import time
 
 import trio
@@ -30,6 +31,7 @@ AHEAD_S = 0.05
 #: ...and at most this many windows: a link in its own process answers a hop later, and the claim
 #: that refills it waits for a commit (bench, window 50: 3,220 msg/s at one window ahead, 3,770 at four).
 AHEAD_WINDOWS = 4
+log = logging.getLogger(__name__)
 WEIGHT_WINDOW_S = 10.0     # routing = "weight" shares what was sent over this sliding window
 
 
@@ -111,6 +113,7 @@ class LinkRuntime:
 
     def _sync(self) -> None:
         if self.bucket.rate != self.flow.rate:
+            log.debug("%s: rate %s/s", self.name, self.flow.rate)
             self.bucket.set_rate(self.flow.rate, self.flow.burst())
 
     def record_sent(self, now: float) -> None:
