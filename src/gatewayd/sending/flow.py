@@ -33,8 +33,8 @@ import math
 from collections import deque
 
 COOLDOWN_S = 0.25     # throttles closer than this to a cut are part of the same signal
-HOLD_S = 1.0          # quiet time after a cut before probing up again
-PROBE_S = 0.5         # between probe steps
+HOLD_S = 2.0          # quiet time after a cut before probing up again
+PROBE_S = 1.0         # between probe steps
 MARGIN = 0.95         # cut to this share of the measured accepted rate
 STEP = 0.02           # a probe step near the limit (share of the rate)
 FAST_STEP_MAX = 0.25  # probe steps double up to this while far below the last throttled rate
