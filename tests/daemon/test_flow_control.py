@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
+import trio.testing
 
 from gatewayd.links.smpp import codec
 from support import AsyncClient, make_config, query, running, states, wait_until
@@ -22,6 +23,13 @@ FROM = "+14155550100"
 #: No virtual deadline on waits: the store commits in a thread, and while every task waits for it the
 #: autojump clock would jump straight to a deadline. pytest-timeout bounds the test in real time.
 LONG = math.inf
+
+
+@pytest.fixture
+def settled_clock():
+    """Virtual time for tests where rates matter: it jumps only once nothing ran for 10 ms of
+    real time, so it does not race ahead while a commit is in the store's thread."""
+    return trio.testing.MockClock(autojump_threshold=0.01)
 
 
 def config_text(*, window: int = 10, link: str = "", queue: str = "") -> str:
@@ -88,3 +96,60 @@ async def test_only_its_ttl_ends_a_throttled_message(tmp_path, monkeypatch, auto
         assert smsc.throttled >= 2
         assert message(gw, m["id"])["state"] == "expired"
         assert states(gw).get("failed") is None
+
+
+def metric(gw, name: str, link: str = "carrier") -> float | None:
+    for line in gw.metrics.render().decode().splitlines():
+        if line.startswith(f'{name}{{link="{link}"}} '):
+            return float(line.split()[-1])
+    return None
+
+
+async def send_many(client, n: int, prefix: str = "m") -> None:
+    await client.call("send_batch", messages=[{"from": FROM, "to": f"+1415555{1000 + i:04d}", "text": f"{prefix}{i}"}
+                                              for i in range(n)])
+
+
+async def test_the_learned_rate_survives_a_rebind_and_a_restart_and_shows_in_status_and_metrics(
+        tmp_path, monkeypatch, settled_clock):
+    smsc = FakeSmsc(Behaviour(tps=50, limit="fixed", dlr_delay=None))
+    async with gateway(tmp_path, monkeypatch, smsc) as (gw, client):
+        assert (await client.call("status"))["links"][0]["rate"] is None      # nothing learned yet
+        await send_many(client, 300)
+        await wait_until(gw, lambda: states(gw).get("sent") == 300, timeout=LONG)
+        lr = gw.links["carrier"]
+        learned = lr.flow.rate
+        assert learned is not None and 40 <= learned <= 55           # what the carrier allows, near enough
+        assert states(gw).get("failed") is None and smsc.throttled > 0
+
+        await smsc.drop()                                             # the SMSC cuts the bind
+        await wait_until(gw, lambda: len(smsc.binds) == 2 and lr.link.is_up, timeout=LONG)
+        assert lr.flow.rate == learned                                # a rebind keeps it
+
+        await gw.refresh_metrics()
+        assert metric(gw, "gatewayd_link_rate_limit") == pytest.approx(learned)
+        assert metric(gw, "gatewayd_link_throttles_total") == smsc.throttled
+        status = (await client.call("status"))["links"][0]
+        assert status["rate"] == pytest.approx(learned) and status["max_rate"] is None
+        await wait_until(gw, lambda: query(gw, "SELECT count(*) FROM link_flow")[0][0] == 1, timeout=LONG)
+        stored = query(gw, "SELECT rate FROM link_flow WHERE link = 'carrier'")[0][0]
+
+    smsc2 = FakeSmsc(Behaviour(tps=50, limit="fixed", dlr_delay=None))
+    async with gateway(tmp_path, monkeypatch, smsc2) as (gw, client):   # a restart, same state
+        assert gw.links["carrier"].flow.rate == pytest.approx(stored)
+        assert (await client.call("status"))["links"][0]["rate"] == pytest.approx(stored)
+        await send_many(client, 100, "again")
+        await wait_until(gw, lambda: states(gw).get("sent") == 400, timeout=LONG)
+        assert smsc2.throttled <= 10     # it started at the learned rate, not with a burst into the limit
+
+
+async def test_max_rate_caps_the_learned_rate(tmp_path, monkeypatch, settled_clock):
+    smsc = FakeSmsc(Behaviour(dlr_delay=None))                    # the carrier would take anything
+    async with gateway(tmp_path, monkeypatch, smsc, link="max_rate = 20") as (gw, client):
+        await send_many(client, 100)
+        await wait_until(gw, lambda: states(gw).get("sent") == 100, timeout=LONG)
+        assert gw.links["carrier"].flow.rate == 20
+        status = (await client.call("status"))["links"][0]
+        assert status["rate"] == 20 and status["max_rate"] == 20
+    times = smsc.accepted_times
+    assert (len(times) - 1) / (times[-1] - times[0]) <= 21        # paced at the cap, not above it

@@ -166,7 +166,7 @@ class Dispatcher:
             now = self.clock()
             wait = max(lane.bucket.wait(1, now), lr.bucket.wait(1, now))
             if wait > 0:
-                await trio.sleep(wait)
+                await trio.sleep(max(wait, 0.001))   # a float-sized wait would not move a clock at ~1e9 s
                 continue
             day = _utc_day(self.store.clock())
             if day != lane.day:
