@@ -153,3 +153,50 @@ async def test_max_rate_caps_the_learned_rate(tmp_path, monkeypatch, settled_clo
         assert status["rate"] == 20 and status["max_rate"] == 20
     times = smsc.accepted_times
     assert (len(times) - 1) / (times[-1] - times[0]) <= 21        # paced at the cap, not above it
+
+
+async def test_queue_full_narrows_the_window_and_it_grows_back(tmp_path, monkeypatch, settled_clock):
+    smsc = FakeSmsc(Behaviour(max_in_flight=3, response_delay=0.05, dlr_delay=None))
+    async with gateway(tmp_path, monkeypatch, smsc, window=10) as (gw, client):
+        lr = gw.links["carrier"]
+        await send_many(client, 150)
+        await wait_until(gw, lambda: lr.current_window <= 3, timeout=LONG)
+        status = (await client.call("status"))["links"][0]
+        assert status["window"] <= 3 and status["max_window"] == 10       # what gatewayctl status shows
+        await wait_until(gw, lambda: states(gw).get("sent") == 150, timeout=LONG)
+        assert states(gw).get("failed") is None
+        assert smsc.throttled > 0 and smsc.max_unanswered <= 10
+        assert query(gw, "SELECT max(attempts) FROM messages")[0][0] == 1     # queue-full is never an attempt
+
+        smsc.b.max_in_flight = None                     # the SMSC's queue drains: the window comes back
+        await send_many(client, 400, "more")
+        await wait_until(gw, lambda: lr.current_window == 10 or states(gw).get("sent") == 550, timeout=LONG)
+        assert lr.current_window == 10
+        await gw.refresh_metrics()
+        assert metric(gw, "gatewayd_link_window") == 10
+
+
+async def test_a_burst_of_timeouts_fails_nothing_and_slows_the_link(tmp_path, monkeypatch, settled_clock):
+    smsc = FakeSmsc(Behaviour(silent=True, dlr_delay=None))       # takes submits, answers none
+    async with gateway(tmp_path, monkeypatch, smsc, window=5, queue="max_attempts = 1",
+                       link="response_timeout_s = 5") as (gw, client):
+        lr = gw.links["carrier"]
+        await send_many(client, 20)
+        await wait_until(gw, lambda: query(gw, "SELECT count(*) FROM messages WHERE possible_duplicate = 1")[0][0]
+                         >= 5, timeout=LONG)
+        assert lr.flow.rate is not None and lr.flow.cuts >= 1          # slowed like a throttle answer
+        assert states(gw).get("failed") is None
+        smsc.b.silent = False
+        await wait_until(gw, lambda: states(gw).get("sent") == 20, timeout=LONG)
+        assert states(gw).get("failed") is None
+        flagged = query(gw, "SELECT count(*) FROM messages WHERE possible_duplicate = 1 AND attempts = 1")[0][0]
+        assert flagged >= 5              # sent once more, flagged: the carrier may have had them already
+
+
+async def test_periodic_storms_fail_nothing(tmp_path, monkeypatch, settled_clock):
+    smsc = FakeSmsc(Behaviour(tps=100, storm_every=4.0, storm_s=2.0, dlr_delay=None))
+    async with gateway(tmp_path, monkeypatch, smsc) as (gw, client):
+        await send_many(client, 600)
+        await wait_until(gw, lambda: states(gw).get("sent") == 600, timeout=LONG)
+        assert states(gw).get("failed") is None and smsc.throttled > 0
+        assert query(gw, "SELECT max(attempts) FROM messages")[0][0] == 1
