@@ -12,7 +12,9 @@ modem's CMS 42/47), and what is accepted in a second is what the carrier allows 
   fixed or sliding window that is used up (next to nothing accepted since the cut: under
   ``USED_UP`` of the rate) is not a reason to cut again: it refills within the second.
 - **Storms.** Throttled with nothing accepted for ``STORM_S``: the carrier is refusing
-  everything, so probe at the floor (1/s) instead of feeding it refusals.
+  everything, so probe at the floor (1/s) instead of feeding it refusals; the first submit
+  accepted ``STORM_HOLD_S`` after the last refusal ends the storm and the rate goes straight
+  back to ``good``.
 - **Remember what worked.** ``good`` is the highest rate that ran a whole hold without a
   throttle while the link was busy. After a cut and a short hold (``HOLD_S``) the rate goes back
   to ``good`` at once, then probes up by ``STEP`` every ``PROBE_S`` (faster, doubling, while far
@@ -42,6 +44,7 @@ STORM_S = 1.5         # throttled and nothing accepted this long: everything is 
 USED_UP = 0.5         # accepted since a cut below this share of the rate: a used-up window, not a rate
 BUSY = 0.8            # probe up only when the link carried this share of its rate
 FLOOR = 1.0           # never slower than this (segments/s): how a storm's end is noticed
+STORM_HOLD_S = 0.5    # at the floor, one accepted submit this long after the last refusal ends the storm
 MEMORY_S = 2.0        # accepted answers kept for the measures
 
 
@@ -78,8 +81,7 @@ class RateProbe:
         cutoff = now - MEMORY_S
         while self._accepted[0] < cutoff:
             self._accepted.popleft()
-        if now >= self._next_probe:
-            self.tick(now)
+        self.tick(now)
 
     def throttled(self, now: float) -> bool:
         """A throttle answer (or a response that never came). True when the rate was cut."""
@@ -120,9 +122,13 @@ class RateProbe:
 
     def tick(self, now: float) -> bool:
         """Probe up when the hold is over and the link is busy. True when the rate rose."""
-        if self.rate is None or now < self._next_probe:
+        if self.rate is None:
             return False
-        if now - self.last_throttle < HOLD_S or self.last_accept <= self.last_throttle:
+        storm = self.rate <= self.floor
+        hold = STORM_HOLD_S if storm else HOLD_S
+        if now < (min(self._next_probe, self.last_throttle + hold) if storm else self._next_probe):
+            return False
+        if now - self.last_throttle < hold or self.last_accept <= self.last_throttle:
             return False
         if self.cap is not None and self.rate >= self.cap:
             return False
