@@ -19,7 +19,7 @@ modem's CMS 42/47), and what is accepted in a second is what the carrier allows 
   throttle while the link was busy. After a cut and a short hold (``HOLD_S``) the rate goes back
   to ``good`` at once, then probes up by ``STEP`` every ``PROBE_S`` (faster, doubling, while far
   below the last rate that was throttled). A jump back to ``good`` that is throttled within the
-  hold forgets ``good``: the carrier lowered its limit.
+  hold replaces ``good`` with the rate measured then: the carrier lowered its limit.
 - Probing up needs evidence: the link must have carried at least 80 % of its rate in the last
   second, so an idle link does not drift up to a rate it never tried.
 
@@ -41,6 +41,7 @@ MARGIN = 0.95         # cut to this share of the measured accepted rate
 STEP = 0.02           # a probe step near the limit (share of the rate)
 FAST_STEP_MAX = 0.25  # probe steps double up to this while far below the last throttled rate
 STORM_S = 1.5         # throttled and nothing accepted this long: everything is refused
+IDLE_CUT = 0.9        # a throttle while the link was not busy: a modest cut
 USED_UP = 0.5         # accepted since a cut below this share of the rate: a used-up window, not a rate
 BUSY = 0.8            # probe up only when the link carried this share of its rate
 FLOOR = 1.0           # never slower than this (segments/s): how a storm's end is noticed
@@ -105,12 +106,17 @@ class RateProbe:
         else:                                          # the first throttle after a quiet spell
             if self.last_accept < now - STORM_S:
                 new = self.floor
-            else:
+            elif accepted_1s >= USED_UP * self.rate:
                 new = min(self.rate, accepted_1s) * MARGIN
-        if now - self._jumped_at < HOLD_S:
-            self.good = None                           # going back to it was throttled: stale
+            else:                                      # we were not busy (or stalled): the count
+                new = self.rate * IDLE_CUT             # says nothing about the carrier's limit
+        new = self._capped(new)
+        if self.rate is not None and new >= self.rate:
+            return False                               # already there (the floor, in a storm)
+        if now - self._jumped_at < HOLD_S and new > self.floor:
+            self.good = new                            # going back to it was throttled: stale
         self.bad = self.rate if self.rate is not None else accepted_1s
-        self.rate = self._capped(new)
+        self.rate = new
         self.step = STEP
         self.cuts += 1
         self.last_cut = now
