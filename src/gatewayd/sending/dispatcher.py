@@ -108,10 +108,18 @@ class Dispatcher:
         """Stop claiming and wait for in-flight submits to finish. True when drained in time."""
         self.draining = True
         self.kick()
+        drained = False
         with trio.move_on_after(grace_s):
             await self._idle.wait()
-            return True
-        return False
+            drained = True
+        with trio.move_on_after(2.0):      # what the links learned, as of now, for the next start
+            await self._save_learned()
+        return drained
+
+    async def _save_learned(self) -> None:
+        rows = [row for lr in self.links.values() if (row := lr.learned_row()) is not None]
+        if rows:
+            await self.store.run(flow_store.save, rows)
 
     # ---- tasks -------------------------------------------------------------------------------
 
@@ -138,16 +146,12 @@ class Dispatcher:
             if n:
                 log.info("expired %d queued messages past their TTL", n)
             now = self.clock()
-            learned = []
             for lr in self.links.values():
                 lr.tick(now)
                 if now - lr.flow.last_throttle >= THROTTLE_CLEAR_S and lr.status.state is LinkState.THROTTLED:
                     self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.UP,
                                               reason="throttling over", detail=lr.status.detail))
-                if (row := lr.learned_row()) is not None:
-                    learned.append(row)
-            if learned:
-                await self.store.run(flow_store.save, learned)
+            await self._save_learned()
             await trio.sleep(2.0)
 
     async def _lane(self, lane: Lane) -> None:
