@@ -141,8 +141,12 @@ class RateProbe:
         if self.accepted_in(now, 1.0) < BUSY * self.rate:
             return False
         self._next_probe = now + PROBE_S
-        if now - self.last_cut >= HOLD_S and (self.good is None or self.rate > self.good):
-            self.good = self.rate                      # it ran a whole hold unthrottled and busy
+        if now - self.last_cut >= HOLD_S:
+            # It ran a whole hold unthrottled and busy: what actually went through is good (not
+            # the rate allowed, which a busy machine may not have reached).
+            clean = min(self.rate, float(self.accepted_in(now, 1.0)))
+            if self.good is None or clean > self.good:
+                self.good = clean
         if self.good is not None and self.rate < self.good:
             self.rate = self._capped(self.good)
             self._jumped_at = now
