@@ -132,7 +132,9 @@ async def test_the_learned_rate_survives_a_rebind_and_a_restart_and_shows_in_sta
         status = (await client.call("status"))["links"][0]
         assert status["rate"] == pytest.approx(learned) and status["max_rate"] is None
         await wait_until(gw, lambda: query(gw, "SELECT count(*) FROM link_flow")[0][0] == 1, timeout=LONG)
-        stored = query(gw, "SELECT rate FROM link_flow WHERE link = 'carrier'")[0][0]
+        last = lr.flow.rate
+    stored = query(gw, "SELECT rate FROM link_flow WHERE link = 'carrier'")[0][0]
+    assert stored == pytest.approx(last, abs=0.01)      # saved again on the way out
 
     smsc2 = FakeSmsc(Behaviour(tps=50, limit="fixed", dlr_delay=None))
     async with gateway(tmp_path, monkeypatch, smsc2) as (gw, client):   # a restart, same state
