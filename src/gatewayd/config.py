@@ -34,7 +34,8 @@ class SimConfig(_Base, tag="sim", tag_field="kind", kw_only=True):
     name: str
     enabled: bool = True
     window: PosInt = 50
-    max_tps: Positive | None = None
+    max_tps: Positive | None = None      # the simulated carrier throttles above this (the link learns it)
+    max_rate: Positive | None = None     # cap on the link's pacing, as for smpp
     submit_latency_s: NonNeg = 0.0
     dlr_delay_s: NonNeg = 2.0
     delivered: Share = 0.9           # share of segments receipted DELIVRD
@@ -62,7 +63,8 @@ class SmppConfig(_Base, tag="smpp", tag_field="kind", kw_only=True):
     bind: Literal["transceiver", "transmitter+receiver"] = "transceiver"
     enabled: bool = True
     window: PosInt = 10
-    max_tps: Positive | None = None
+    max_rate: Positive | None = None     # cap on the rate learned from the SMSC's answers (flow.py)
+    max_tps: Positive | None = None      # the older name of max_rate
     enquire_link_s: Positive = 30.0
     response_timeout_s: Positive = 10.0
     reconnect_min_s: Positive = 1.0
@@ -337,6 +339,8 @@ def _check(cfg: Config) -> None:
         names.add(link.name)
         if isinstance(link, SmppConfig) and not (link.password or link.password_file):
             raise ConfigError("one of password or password_file is required", f"links[{i}]")
+        if isinstance(link, SmppConfig) and link.max_rate is not None and link.max_tps is not None:
+            raise ConfigError("max_tps is the older name of max_rate: set one of them", f"links[{i}].max_tps")
         if isinstance(link, SimConfig) and link.delivered + link.undelivered + link.rejected > 1.0001:
             raise ConfigError("delivered + undelivered + rejected must not exceed 1", f"links[{i}]")
     budgets = _check_budgets(cfg)

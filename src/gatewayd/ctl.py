@@ -125,15 +125,28 @@ def table_lines(rows: list[list[Any]], headers: list[str], wrap: dict[int, int] 
 REASON_WIDTH = 40   # keeps `status` within 100 columns when a link is down with a long reason
 
 
+def _window(lk: dict) -> str:
+    """In flight / the window in force, and the configured one when an SMSC narrowed it."""
+    cfg = lk.get("max_window")
+    return f"{lk['in_flight']}/{lk['window']}" + (f" (of {cfg})" if cfg and cfg != lk["window"] else "")
+
+
+def _rate(lk: dict) -> str:
+    """The rate learned from the carrier ("-": not limited), and the max_rate cap if any."""
+    rate, cap = lk.get("rate"), lk.get("max_rate")
+    shown = "-" if rate is None else f"{rate:.1f}"
+    return shown + (f" (max {cap:g})" if cap else "")
+
+
 def cmd_status(c: Client, args) -> None:
     st = c.call("status")
 
     def human(st):
         print(f"gatewayd {st['version']}, up since {ts(st['started_at'])}")
         print("\nLinks:")
-        table([[lk["name"], lk["kind"], lk["state"], lk["reason"], f"{lk['in_flight']}/{lk['window']}",
-                lk["sent_last_min"]] for lk in st["links"]], ["NAME", "KIND", "STATE", "REASON", "WINDOW", "SENT/MIN"],
-              wrap={3: REASON_WIDTH})
+        table([[lk["name"], lk["kind"], lk["state"], lk["reason"], _window(lk), _rate(lk),
+                lk["sent_last_min"]] for lk in st["links"]],
+              ["NAME", "KIND", "STATE", "REASON", "WINDOW", "RATE/S", "SENT/MIN"], wrap={3: REASON_WIDTH})
         print("\nNumbers:")
         table([[n["address"], ",".join(n["links"]), f"{n['rate']}/s", n["burst"],
                 f"{n['used_today']}/{n['daily_cap'] or '-'}", "yes" if n["enabled"] else "no"] for n in st["numbers"]],

@@ -219,7 +219,10 @@ class Gateway:
             link_kinds={n: lr.link.kind for n, lr in self.links.items()},
             queue_depth=msgs.get("queued", 0) + msgs.get("sending", 0),
             inbound_total=c.get("inbound", 0), unmatched_receipts=c.get("unmatched", 0),
-            campaigns_by_status=campaigns)
+            campaigns_by_status=campaigns,
+            link_rates={n: lr.flow.rate for n, lr in self.links.items() if lr.flow.rate is not None},
+            link_windows={n: lr.current_window for n, lr in self.links.items()},
+            link_throttles={n: lr.flow.throttles for n, lr in self.links.items()})
 
     async def refresh_metrics(self) -> None:
         self.metrics.update(await self.snapshot())

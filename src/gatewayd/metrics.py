@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 import trio
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
 from .errors import ConfigError
@@ -60,6 +60,9 @@ class MetricsSnapshot(msgspec.Struct):
     inbound_total: int
     unmatched_receipts: int
     campaigns_by_status: dict[str, int] = {}
+    link_rates: dict[str, float] = {}    # link -> the rate learned from the carrier (absent: unlimited)
+    link_windows: dict[str, int] = {}    # link -> the window in force
+    link_throttles: dict[str, int] = {}  # link -> throttle answers since start
 
 
 def _with_zeros(counts: dict[str, int], keys: tuple[str, ...]) -> dict[str, int]:
@@ -90,6 +93,22 @@ class _SnapshotCollector:
                 state.add_metric([link, value], 1 if value == current else 0)
         yield up
         yield state
+        rate = GaugeMetricFamily("gatewayd_link_rate_limit", "Segments per second the link runs at: learned from "
+                                 "the carrier's throttle answers, capped by max_rate (absent: not limited).",
+                                 labels=["link"])
+        for link, value in sorted(snap.link_rates.items()):
+            rate.add_metric([link], value)
+        yield rate
+        window = GaugeMetricFamily("gatewayd_link_window", "Submits the link may have unanswered at once, now "
+                                   "(an SMPP bind narrows it on ESME_RMSGQFUL).", labels=["link"])
+        for link, value in sorted(snap.link_windows.items()):
+            window.add_metric([link], value)
+        yield window
+        throttles = CounterMetricFamily("gatewayd_link_throttles", "Throttle answers (and unanswered submits) "
+                                        "from the carrier since start; never a failed message.", labels=["link"])
+        for link, value in sorted(snap.link_throttles.items()):
+            throttles.add_metric([link], value)
+        yield throttles
         yield GaugeMetricFamily("gatewayd_queue_depth", "Messages queued or sending.", value=snap.queue_depth)
         yield GaugeMetricFamily("gatewayd_inbound_messages", "Inbound messages stored.", value=snap.inbound_total)
         yield GaugeMetricFamily(

@@ -157,6 +157,22 @@ async def test_cms_error_maps_to_transient_or_permanent(fake):
         assert link.is_up
 
 
+@pytest.mark.parametrize("code,text", [(42, "congestion"), (47, "resources unavailable, unspecified")])
+async def test_network_busy_cms_errors_are_throttling_not_failures(fake, code, text):
+    """TS 24.011 RP-causes 42/47 (the network is busy) are flow control: the dispatcher defers the
+    message without counting an attempt and slows the modem, as for ESME_RTHROTTLED."""
+    link = make_link(fake, make_sink())
+    async with running(link):
+        fake.cms_error = code
+        r = await link.submit(seg())
+        assert (r.ok, r.transient, r.throttle, r.error_code, r.error_text) == (False, True, True, f"CMS {code}", text)
+        fake.cms_error = 41                          # temporary failure: a network fault, an attempt
+        r = await link.submit(seg())
+        assert (r.ok, r.transient, r.throttle) == (False, True, False)
+        fake.cms_error = None
+        assert (await link.submit(seg())).ok
+
+
 async def test_invalid_recipient_fails_permanently_without_touching_the_modem(fake):
     link = make_link(fake, make_sink())
     async with running(link):

@@ -1,6 +1,6 @@
-"""Token buckets and the adaptive link rate (sans-I/O: time is a parameter)."""
+"""Token buckets (sans-I/O: time is a parameter); the learned link rate is in test_flow.py."""
 
-from gatewayd.sending.pacing import AdaptiveRate, TokenBucket, backoff
+from gatewayd.sending.pacing import TokenBucket, backoff
 
 
 def test_bucket_allows_burst_then_paces():
@@ -22,24 +22,6 @@ def test_long_message_goes_into_debt_instead_of_starving():
 def test_unlimited_bucket():
     b = TokenBucket(rate=None, burst=1)
     assert b.wait(1000, 0) == 0 and b.available(0) > 10**6
-
-
-def test_adaptive_halves_once_per_episode_and_recovers():
-    a = AdaptiveRate(ceiling=100)
-    assert a.on_throttle(10.0, observed_rate=100) == 50
-    assert a.on_throttle(10.2, observed_rate=100) == 50     # same episode: one signal
-    assert a.on_throttle(11.5, observed_rate=50) == 25      # still throttled a second later
-    assert a.throttled
-    rates = [a.tick(11.5 + 2 * i) for i in range(1, 20)]
-    assert rates == sorted(rates) and rates[-1] == 100 and not a.throttled
-
-
-def test_adaptive_on_unlimited_link_starts_from_observed_rate():
-    a = AdaptiveRate(ceiling=None)
-    assert a.on_throttle(0, observed_rate=300) == 150
-    for i in range(1, 200):
-        a.tick(2.0 * i)
-    assert a.current is None                                # back to unlimited after a quiet spell
 
 
 def test_backoff_grows_and_caps():

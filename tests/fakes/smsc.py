@@ -1,6 +1,8 @@
 """A fake SMSC on Trio, speaking SMPP 3.4 through gatewayd's own codec.
 
-It misbehaves on request like real carriers do: throttles above a TPS, delays or reorders
+It misbehaves on request like real carriers do: throttles above a TPS (token bucket, fixed or
+sliding one-second window: tests/fakes/carrier.py), limits submits in flight (ESME_RMSGQFUL), has
+throttling "storms", leaves submits unanswered, delays or reorders
 responses, sends receipts in hex or decimal (and before the submit_sm_resp), sends MO messages
 (long, UCS-2, UDH 8/16-bit or SAR), drops connections, stalls, refuses binds, sends garbage and
 unknown TLVs, and unbinds. Receipts and MO are store-and-forward: they wait for a receiving bind,
@@ -18,6 +20,7 @@ import argparse
 import itertools
 import random
 import sys
+import time
 from collections import deque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +35,10 @@ try:
 except ImportError:  # standalone from a checkout without an installed package
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
     from gatewayd.links.smpp import codec
+try:
+    from tests.fakes.carrier import MODELS, RateLimit, Storms
+except ImportError:  # run as a script: tests/fakes is the script's own directory
+    from carrier import MODELS, RateLimit, Storms  # type: ignore[no-redef]
 from gatewayd.config import SmppConfig
 from gatewayd.links.base import Inbound, LinkStatus, OutSegment, Receipt
 from gatewayd.links.reassembly import build_udh
@@ -47,7 +54,15 @@ class Behaviour:
     """What the SMSC does; tests change fields while it runs."""
 
     bind_status: int = codec.ROK          # refuse binds with this status (e.g. RINVPASWD, RALYBND)
-    tps: float | None = None              # answer ESME_RTHROTTLED above this rate
+    tps: float | None = None              # answer ``throttle_status`` above this rate...
+    limit: str = "bucket"                 # ...counted as "bucket" | "fixed" | "sliding" (carrier.py)
+    burst: float | None = None            # bucket: how many may come at once (default: tps)
+    throttle_status: int = codec.RTHROTTLED
+    max_in_flight: int | None = None      # per bind: answer ESME_RMSGQFUL beyond this many unanswered
+    storm: bool = False                   # throttle everything now (tests flip it)
+    storm_every: float | None = None      # periodic storms: every this many seconds...
+    storm_s: float = 3.0                  # ...this long, everything throttled
+    silent: bool = False                  # take submits (they count as received) and never answer them
     response_delay: float = 0.0           # seconds before each submit_sm_resp
     reorder: float = 0.0                  # extra random delay 0..reorder: responses out of order
     resp_ids: str = "hex"                 # submit_sm_resp message_id: "hex" | "dec"
@@ -65,6 +80,7 @@ class Behaviour:
     echo: bool = False                    # a submit whose text starts with "ECHO" gets an MO reply
     nack_submits: int | None = None       # answer submit_sm with generic_nack(status) instead
     journal: str | None = None            # append each accepted submit's text, a line each (unbuffered)
+    timeline: str | None = None           # append "monotonic-time status" for every submit_sm (benchmarks)
 
 
 @dataclass
@@ -75,6 +91,7 @@ class _Conn:
     seq: codec.Sequencer = field(default_factory=codec.Sequencer)
     outstanding: dict[int, bytes] = field(default_factory=dict)   # deliver_sm seq -> build args
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    in_flight: int = 0                                             # submits not yet answered
     buf: bytearray = field(default_factory=bytearray)
     flushing: bool = False
 
@@ -115,8 +132,11 @@ class FakeSmsc:
         self._queue: deque[dict] = deque()                # deliver_sm params waiting for a receiver
         self._queued = trio.Event()
         self._changed = trio.Event()
-        self._tokens = 0.0
-        self._tokens_at = 0.0
+        self.throttled = 0                                # throttle / queue-full answers given
+        self.accepted_times: list[float] = []             # when each accepted submit arrived
+        self._limit: tuple[tuple, RateLimit] | None = None
+        self._timeline = None
+        self._storms: tuple[tuple, Storms] | None = None
         self._nursery: trio.Nursery | None = None
 
     # --- running --------------------------------------------------------------------------
@@ -277,17 +297,25 @@ class FakeSmsc:
             await conn.send(codec.generic_nack(pdu.sequence, codec.RINVCMDID))
         self._notify()
 
-    def _throttled(self) -> bool:
-        if self.b.tps is None:
-            return False
-        now = trio.current_time()
-        burst = max(1.0, self.b.tps)
-        self._tokens = min(burst, self._tokens + (now - self._tokens_at) * self.b.tps)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return True
-        self._tokens -= 1.0
-        return False
+    def _throttled(self, conn: _Conn) -> int:
+        """The status a submit arriving now is refused with (ROK: not throttled)."""
+        b, now = self.b, trio.current_time()
+        if b.max_in_flight is not None and conn.in_flight >= b.max_in_flight:
+            return codec.RMSGQFUL
+        if b.storm:
+            return b.throttle_status
+        if b.storm_every is not None:
+            key = (b.storm_every, b.storm_s)
+            if self._storms is None or self._storms[0] != key:
+                self._storms = (key, Storms(b.storm_every, b.storm_s, start=now))
+            if self._storms[1].raging(now):
+                return b.throttle_status
+        if b.tps is None:
+            return codec.ROK
+        key = (b.tps, b.limit, b.burst)
+        if self._limit is None or self._limit[0] != key:
+            self._limit = (key, RateLimit(b.tps, b.limit, b.burst))
+        return codec.ROK if self._limit[1].admit(now) else b.throttle_status
 
     async def _on_submit(self, conn: _Conn, pdu: codec.Pdu, nursery: trio.Nursery) -> None:
         b = self.b
@@ -295,12 +323,22 @@ class FakeSmsc:
         status = codec.ROK
         if conn.mode not in ("transmitter", "transceiver"):
             status = codec.RINVBNDSTS
-        elif self._throttled():
-            status = codec.RTHROTTLED
+        elif throttled := self._throttled(conn):
+            status = throttled
+            self.throttled += 1
         else:
             for prefix, st in b.reject.items():
                 if dest.startswith(prefix.lstrip("+")):
                     status = st
+        if status == codec.ROK:
+            self.accepted_times.append(trio.current_time())
+        if b.timeline:
+            if self._timeline is None:
+                self._timeline = open(b.timeline, "a", buffering=1)
+            self._timeline.write(f"{time.monotonic():.6f} {status}\n")
+        if status == codec.ROK and b.silent:
+            conn.in_flight += 1          # taken, never answered: the ESME's response timeout runs
+            return
         if status == codec.ROK and b.echo:
             self._echo(pdu)
         if status == codec.ROK and b.journal:
@@ -315,12 +353,15 @@ class FakeSmsc:
             dlr = self._receipt(pdu, n)
             dlr["_to"] = conn.system_id
         delay = b.response_delay + (self.rng.uniform(0, b.reorder) if b.reorder else 0.0)
+        if status in (codec.RTHROTTLED, codec.RMSGQFUL):
+            delay = 0.0                  # refusals are answered at once, as carriers do
         if dlr is not None and b.receipts_first:
             self._enqueue(dlr)
             dlr = None
         self.unanswered += 1
         self.max_unanswered = max(self.max_unanswered, self.unanswered)
         if delay:
+            conn.in_flight += 1
             nursery.start_soon(self._respond_later, conn, resp, delay, dlr)
         else:
             self.unanswered -= 1
@@ -340,6 +381,7 @@ class FakeSmsc:
     async def _respond_later(self, conn: _Conn, resp: bytes, delay: float, dlr: dict | None) -> None:
         await trio.sleep(delay)
         self.unanswered -= 1
+        conn.in_flight -= 1
         await conn.send(resp)
         if dlr is not None:
             self._schedule(dlr)
@@ -501,7 +543,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--dlr-delay", type=float, default=0.0, help="seconds; negative: no receipts")
-    ap.add_argument("--tps", type=float, default=None)
+    ap.add_argument("--tps", type=float, default=None, help="throttle above this many submits per second")
+    ap.add_argument("--limit", choices=MODELS, default="bucket", help="how --tps is counted")
+    ap.add_argument("--burst", type=float, default=None, help="bucket: burst size (default: tps)")
+    ap.add_argument("--max-in-flight", type=int, default=None, help="ESME_RMSGQFUL beyond this many unanswered")
+    ap.add_argument("--storm-every", type=float, default=None, help="seconds between throttling storms")
+    ap.add_argument("--storm-s", type=float, default=3.0, help="length of each storm")
     ap.add_argument("--response-delay", type=float, default=0.0)
     ap.add_argument("--reorder", type=float, default=0.0)
     ap.add_argument("--resp-ids", choices=("hex", "dec"), default="hex")
@@ -512,12 +559,15 @@ def main(argv: list[str] | None = None) -> None:
                     help="refuse destinations with this prefix, e.g. +1555666=0x0B")
     ap.add_argument("--echo", action="store_true", help='answer texts starting "ECHO" with an MO')
     ap.add_argument("--journal", help="append the text of every accepted submit_sm to this file")
+    ap.add_argument("--timeline", help='append "monotonic-seconds status" for every submit_sm to this file')
     args = ap.parse_args(argv)
     reject = {p: int(st, 0) for p, st in (r.split("=", 1) for r in args.reject)}
-    b = Behaviour(bind_status=args.bind_status, tps=args.tps, response_delay=args.response_delay,
+    b = Behaviour(bind_status=args.bind_status, tps=args.tps, limit=args.limit, burst=args.burst,
+                  max_in_flight=args.max_in_flight, storm_every=args.storm_every, storm_s=args.storm_s,
+                  response_delay=args.response_delay,
                   reorder=args.reorder, resp_ids=args.resp_ids, dlr_ids=args.dlr_ids,
                   dlr_delay=None if args.dlr_delay < 0 else args.dlr_delay, dlr_stat=args.dlr_stat,
-                  reject=reject, echo=args.echo, journal=args.journal)
+                  reject=reject, echo=args.echo, journal=args.journal, timeline=args.timeline)
     smsc = FakeSmsc(b)
 
     async def serve() -> None:

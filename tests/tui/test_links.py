@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from fake_client import FakeClient
 from helpers import cells, rows_by_label, until
@@ -80,3 +81,16 @@ async def test_help_lists_the_keys_of_the_current_screen():
         assert {"Enable/disable", "Refresh", "New SMS", "Quit"} <= actions
         await pilot.press("escape")
         assert type(app.screen).__name__ == "LinksScreen"
+
+
+@pytest.mark.asyncio
+async def test_links_show_the_learned_rate_and_a_narrowed_window():
+    from fake_client import link
+    client = FakeClient()
+    client.status.links = [msgspec.structs.replace(link(), rate=287.4, window=4, in_flight=4, max_window=10)]
+    app = GatewayApp(client, tick_s=0.02, status_every_s=60)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await open_links(pilot, app)
+        row = rows_by_label(app.screen.query_one(LinksTable))[0]
+        assert row["Rate/s"] == "287"
+        assert row["Window"] == "4/4 of 10"

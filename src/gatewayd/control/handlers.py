@@ -114,8 +114,8 @@ async def status(gw, who: Principal, req: P.Status) -> P.StatusView:
     for name, lr in gw.links.items():
         links.append(P.LinkView(
             name=name, kind=lr.link.kind, state=lr.status.state if lr.enabled else "disabled",
-            reason=lr.status.reason, enabled=lr.enabled, window=lr.window, in_flight=lr.on_wire,
-            rate=lr.adaptive.current, detail=dict(lr.status.detail), sent_last_min=lr.sent_last(now),
+            reason=lr.status.reason, enabled=lr.enabled, window=lr.current_window, in_flight=lr.on_wire,
+            rate=lr.flow.rate, max_window=lr.window, max_rate=lr.flow.cap, detail=dict(lr.status.detail), sent_last_min=lr.sent_last(now),
             price_per_segment=getattr(lr.cfg, "price_per_segment", 0.0)))
     numbers = []
     for n in gw.cfg.numbers:

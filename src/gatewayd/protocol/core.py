@@ -141,12 +141,14 @@ class LinkView(msgspec.Struct):
     state: LinkState
     reason: str
     enabled: bool
-    window: int
+    window: int                        # in force now (an SMPP bind shrinks it on ESME_RMSGQFUL)
     in_flight: int
-    rate: float | None                 # current pacing (after adaptive slowdown), segments/s
+    rate: float | None                 # the rate learned from the carrier's answers, segments/s; None: unlimited
     detail: dict[str, Any]
     sent_last_min: int = 0
     price_per_segment: float = 0.0
+    max_window: int | None = None      # configured ``window``
+    max_rate: float | None = None      # configured ``max_rate`` (the learned rate's cap)
 
 
 class NumberView(msgspec.Struct):

@@ -28,6 +28,7 @@ from ..links.base import LinkStatus, OutSegment, SubmitResult
 from ..models import Encoding, LinkState, Priority
 from ..store import actions, bulk, receipts
 from ..store import budgets as budget_store
+from ..store import flow as flow_store
 from ..store import messages as mq
 from ..store.batches import URGENT_RANK
 from ..store.store import Store, Tx
@@ -37,6 +38,7 @@ from .router import LinkRuntime, Router
 
 log = logging.getLogger(__name__)
 MAX_CLAIM = 500
+THROTTLE_CLEAR_S = 5.0     # a throttled link shows as up again after this long without a throttle
 
 
 class Lane:
@@ -118,14 +120,25 @@ class Dispatcher:
         """Stop claiming and wait for in-flight submits to finish. True when drained in time."""
         self.draining = True
         self.kick()
+        drained = False
         with trio.move_on_after(grace_s):
             await self._idle.wait()
-            return True
-        return False
+            drained = True
+        with trio.move_on_after(2.0):      # what the links learned, as of now, for the next start
+            await self._save_learned()
+        return drained
+
+    async def _save_learned(self) -> None:
+        rows = [row for lr in self.links.values() if (row := lr.learned_row()) is not None]
+        if rows:
+            await self.store.run(flow_store.save, rows)
 
     # ---- tasks -------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus = trio.TASK_STATUS_IGNORED) -> None:
+        for name, (rate, good) in (await self.store.read(flow_store.load)).items():
+            if name in self.links:
+                self.links[name].learned(rate, good)
         usage = await self.store.read(_usage_today, _utc_day(self.store.clock()))
         for address, used in usage.items():
             if address in self.lanes:
@@ -148,9 +161,10 @@ class Dispatcher:
             now = self.clock()
             for lr in self.links.values():
                 lr.tick(now)
-                if not lr.adaptive.throttled and lr.status.state is LinkState.THROTTLED:
+                if now - lr.flow.last_throttle >= THROTTLE_CLEAR_S and lr.status.state is LinkState.THROTTLED:
                     self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.UP,
                                               reason="throttling over", detail=lr.status.detail))
+            await self._save_learned()
             await trio.sleep(2.0)
 
     async def _lane(self, lane: Lane) -> None:
@@ -169,7 +183,7 @@ class Dispatcher:
             now = self.clock()
             wait = max(lane.bucket.wait(1, now), lr.bucket.wait(1, now))
             if wait > 0:
-                await trio.sleep(wait)
+                await trio.sleep(max(wait, 0.001))   # a float-sized wait would not move a clock at ~1e9 s
                 continue
             day = _utc_day(self.store.clock())
             if day != lane.day:
@@ -287,6 +301,7 @@ class Dispatcher:
         if start is None or m.count != 1 or len(m.pending) != 1:
             return False
         seg_id, idx, text = m.pending[0]
+        started = self.clock()
 
         def done(res: SubmitResult) -> None:
             try:
@@ -297,7 +312,7 @@ class Dispatcher:
                     self._post(bulk.submitted, m.id, lr.name, m.attempts, sent, lane.kick)
                 else:
                     self._refund(m, 0, res)
-                    self._post(self._finish_op(lane, lr, m, [], res, seg_id))
+                    self._post(self._finish_op(lane, lr, m, [], res, seg_id, started))
             finally:
                 lr.in_flight -= 1
                 lr.notify()
@@ -316,6 +331,7 @@ class Dispatcher:
         sent: list[mq.SegResult] = []
         failure: SubmitResult | None = None
         failed_seg = 0
+        started = self.clock()
         try:
             if getattr(lr.link, "whole_messages", False) and m.count > 1:
                 first = m.pending[0]
@@ -324,6 +340,7 @@ class Dispatcher:
             else:
                 parts, count = m.pending, m.count
             for seg_id, idx, text in parts:
+                started = self.clock()
                 res = await lr.link.submit(self._segment(m, seg_id, idx, count, text))
                 self.on_submit(lr.name, res.ok)
                 if not res.ok:
@@ -339,7 +356,7 @@ class Dispatcher:
                 await self.store.post(bulk.submitted, m.id, lr.name, m.attempts, sent, lane.kick)
             else:
                 self._refund(m, len(sent), failure)
-                await self.store.post(self._finish_op(lane, lr, m, sent, failure, failed_seg))
+                await self.store.post(self._finish_op(lane, lr, m, sent, failure, failed_seg, started))
         finally:
             lr.in_flight -= 1
             lr.notify()
@@ -347,34 +364,46 @@ class Dispatcher:
             lane.kick()
 
     def _finish_op(self, lane: Lane, lr: LinkRuntime, m: mq.Claimed, sent: list[mq.SegResult],
-                   failure: SubmitResult, failed_seg: int):
+                   failure: SubmitResult, failed_seg: int, started: float):
+        """The store op for a failed submit. Throttling is flow control, never a failure: the
+        message is deferred in its place without counting an attempt (store/flow.py). So is a
+        time-out while the link answered nothing else (a congested SMSC: flagged possible
+        duplicate); a time-out while it answered others is this message's loss, and an attempt."""
         q = self.cfg.queue
-        if failure is not None and failure.throttle:
-            lr.on_throttle(self.clock())
-            if lr.status.state is LinkState.UP:
-                rate = lr.adaptive.current or 0.0
-                self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
-                                          reason=f"{failure.error_code}: slowed to {rate:.0f}/s",
-                                          detail=lr.status.detail))
+        now = self.clock()
+        timeout = failure.error_code == "timeout"
+        lost_alone = timeout and lr.flow.last_accept > started
+        defer = (failure.throttle or timeout) and not lost_alone
+        if failure.throttle and lr.on_throttle(now):
+            log.info("%s: %s; rate %.1f/s (good %s, accepted %d in the last second)", lr.name, failure.error_code,
+                     lr.flow.rate or 0.0, f"{lr.flow.good:.1f}" if lr.flow.good else "-", lr.flow.accepted_in(now, 1.0))
+        if failure.throttle and lr.status.state is LinkState.UP:
+            rate = lr.flow.rate or 0.0
+            self.on_status(LinkStatus(link=lr.name, kind=lr.status.kind, state=LinkState.THROTTLED,
+                                      reason=f"{failure.error_code}: slowed to {rate:.0f}/s",
+                                      detail=lr.status.detail))
+        r = mq.SegResult(failed_seg, m.id, lr.name, False, None, failure.error_code, failure.error_text,
+                         failure.transient)
+        if defer:
+            refund = len(m.pending) - len(sent)
+            lane.used_today = max(0, lane.used_today - refund)
+            lane.bucket.give_back(refund)
+            day = _utc_day(self.store.clock())
         dispatcher = self
 
         def op(tx: Tx) -> None:
-            for r in sent:
-                receipts.segment_sent(tx, r)
             if failure.error_code == "link_down" and not sent:
                 mq.release(tx, m.id, f"{lr.name} down before submit")
                 tx.db.execute("UPDATE messages SET not_before = ? WHERE id = ?", (tx.now + 0.5, m.id))
+            elif defer:
+                flow_store.deferred(tx, r, sent, day=day, refund=refund, duplicate_risk=timeout)
             else:
+                for s in sent:
+                    receipts.segment_sent(tx, s)
                 attempts = m.attempts + 1
                 give_up = failure.transient and attempts >= q.max_attempts
-                if failure.throttle:
-                    delay = 1.0 / max(lr.adaptive.current or 1.0, 0.1)
-                else:
-                    delay = backoff(attempts, q.retry_min_s, q.retry_max_s, jitter=0.5)
-                r = mq.SegResult(failed_seg, m.id, lr.name, False, None, failure.error_code,
-                                 failure.error_text, failure.transient)
-                mq.segment_failed(tx, r, retry_at=tx.now + delay, give_up=give_up,
-                                  duplicate_risk=failure.error_code == "timeout")
+                delay = backoff(attempts, q.retry_min_s, q.retry_max_s, jitter=0.5)
+                mq.segment_failed(tx, r, retry_at=tx.now + delay, give_up=give_up, duplicate_risk=timeout)
             tx.after_commit(lambda: dispatcher.kick(m.sender))
 
         return op

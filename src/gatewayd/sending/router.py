@@ -13,14 +13,16 @@ twice (a link that is down answers ``link_down`` without sending anything).
 from __future__ import annotations
 
 import bisect
+import logging
 import time
 
 import trio
 
-from ..config import LinkConfig, NumberConfig
+from ..config import LinkConfig, NumberConfig, SimConfig
 from ..links.base import Link, LinkStatus
 from ..models import LinkState
-from .pacing import AdaptiveRate, TokenBucket
+from .flow import RateProbe
+from .pacing import TokenBucket
 
 #: How far ahead of its window a link that queues submits itself may be claimed, in seconds of
 #: its (and the number's) rate: enough to refill a freed slot without waiting for a claim's round
@@ -29,6 +31,7 @@ AHEAD_S = 0.05
 #: ...and at most this many windows: a link in its own process answers a hop later, and the claim
 #: that refills it waits for a commit (bench, window 50: 3,220 msg/s at one window ahead, 3,770 at four).
 AHEAD_WINDOWS = 4
+log = logging.getLogger(__name__)
 WEIGHT_WINDOW_S = 10.0     # routing = "weight" shares what was sent over this sliding window
 
 
@@ -43,12 +46,9 @@ class LinkRuntime:
         self.in_flight = 0      # claimed for this link and not yet answered (window + ahead)
         self.ahead = AHEAD_WINDOWS * self.window if getattr(link, "queues_submits", False) else 0
         self.enabled = cfg.enabled
-        max_tps = getattr(cfg, "max_tps", None)
-        per_min = getattr(cfg, "max_per_minute", None)
-        if max_tps is None and per_min:
-            max_tps = per_min / 60.0
-        self.adaptive = AdaptiveRate(max_tps)
-        self.bucket = TokenBucket(max_tps, max(1, int(max_tps or 1)), now)
+        self.flow = RateProbe(max_rate(cfg))
+        self._saved: tuple | None = None       # what store/flow.py has of ``flow``
+        self.bucket = TokenBucket(self.flow.rate, self.flow.burst(), now)
         self.status = LinkStatus(link=cfg.name, kind=link.kind, state=LinkState.STARTING)
         self.sent_times: list[float] = []
         self.changed = trio.Event()     # set when a slot frees or the state changes
@@ -79,20 +79,51 @@ class LinkRuntime:
         self.changed.set()
         self.changed = trio.Event()
 
-    def on_throttle(self, now: float) -> None:
-        rate = self.adaptive.on_throttle(now, self.recent_rate(now, window=2.0))
-        self.bucket.set_rate(rate, max(1, int(rate)))
+    def learned(self, rate: float | None, good: float | None) -> None:
+        """Start from what an earlier run learned (store/flow.py), within ``max_rate``."""
+        self.flow = RateProbe(self.flow.cap, rate=rate, good=good)
+        self._saved = (self.name, rate, good)
+        self._sync()
+
+    def learned_row(self) -> tuple[str, float | None, float | None] | None:
+        """``(link, rate, good)`` to store when it changed since the last save; nothing for a link
+        that never learned anything (never throttled, nothing stored)."""
+        row = (self.name, _round(self.flow.rate), _round(self.flow.good))
+        if row == self._saved or (self._saved is None and not self.flow.cuts):
+            return None
+        self._saved = row
+        return row
+
+    @property
+    def current_window(self) -> int:
+        """The window in force: an SMPP link shrinks its own on ESME_RMSGQFUL (status detail)."""
+        window = self.status.detail.get("window")
+        return int(window) if isinstance(window, (int, float)) and window > 0 else self.window
+
+    def on_throttle(self, now: float) -> bool:
+        """A throttle answer or a response that never came: True when the rate was cut."""
+        cut = self.flow.throttled(now)
+        if cut:
+            self._sync()
+        return cut
 
     def tick(self, now: float) -> None:
-        before = self.adaptive.current
-        after = self.adaptive.tick(now)
-        if after != before:
-            self.bucket.set_rate(after, max(1, int(after)) if after else None)
+        if self.flow.tick(now):
+            self._sync()
+
+    def _sync(self) -> None:
+        if self.bucket.rate != self.flow.rate:
+            log.debug("%s: rate %s/s", self.name, self.flow.rate)
+            self.bucket.set_rate(self.flow.rate, self.flow.burst())
 
     def record_sent(self, now: float) -> None:
         self.sent_times.append(now)
         if len(self.sent_times) > 5000:
             del self.sent_times[:2500]
+        before = self.flow.rate
+        self.flow.accepted(now)
+        if self.flow.rate != before:
+            self._sync()
 
     def recent_rate(self, now: float, window: float = 10.0) -> float:
         return self.sent_last(now, window) / window
@@ -100,6 +131,23 @@ class LinkRuntime:
     def sent_last(self, now: float, seconds: float = 60.0) -> int:
         # sent_times is appended in time order: count the tail by bisection, not by a scan.
         return len(self.sent_times) - bisect.bisect_right(self.sent_times, now - seconds)
+
+
+def _round(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 2)
+
+
+def max_rate(cfg: LinkConfig) -> float | None:
+    """The configured cap of a link's rate: ``max_rate``, or its older name ``max_tps`` (smpp; a
+    sim's ``max_tps`` is the simulated carrier's limit, learned like a real one), or a modem's
+    ``max_per_minute``; None: only what the carrier's answers teach."""
+    rate = getattr(cfg, "max_rate", None)
+    if rate is None and not isinstance(cfg, SimConfig):
+        rate = getattr(cfg, "max_tps", None)
+    per_min = getattr(cfg, "max_per_minute", None)
+    if rate is None and per_min:
+        rate = per_min / 60.0
+    return rate
 
 
 class Router:

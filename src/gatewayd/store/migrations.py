@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 #: Domain schema modules, applied in this order (core first: others reference its tables).
 MODULES = [
     "gatewayd.store.schema",
+    "gatewayd.store.flow",
     "gatewayd.campaigns.schema",
     "gatewayd.store.compliance",     # columns on the campaign tables (issue 17)
     "gatewayd.inbox.schema",

@@ -89,6 +89,19 @@ def _detail(link: LinkView) -> str:
     return ""
 
 
+def _window(link: LinkView) -> str:
+    """In flight / the window in force; "of N" when the SMSC narrowed it (ESME_RMSGQFUL)."""
+    narrowed = link.max_window and link.max_window != link.window
+    return f"{link.in_flight}/{link.window}" + (f" of {link.max_window}" if narrowed else "")
+
+
+def _rate(link: LinkView) -> str:
+    """The rate learned from the carrier (— while not limited), whole numbers above 10/s."""
+    if link.rate is None:
+        return "—"
+    return f"{link.rate:.0f}" if link.rate >= 10 else f"{link.rate:.1f}".rstrip("0").rstrip(".")
+
+
 class LinksTable(KeyedTable):
     """One row per link, sized to the table's width so nothing an operator needs is off-screen.
 
@@ -127,7 +140,7 @@ class LinksTable(KeyedTable):
     def _cells(self, link: LinkView) -> dict[str, str | Text]:
         signal = link.detail.get("signal")
         return {"link": link.name, "kind": link.kind, "state": state_text(link),
-                "window": f"{link.in_flight}/{link.window}", "rate": "—" if link.rate is None else f"{link.rate:g}",
+                "window": _window(link), "rate": _rate(link),
                 "sent": str(link.sent_last_min), "signal": "" if signal is None else f"{signal} dBm",
                 "spark": self._spark(link.name), "detail": _detail(link)}
 

@@ -37,6 +37,10 @@ class Final(msgspec.Struct, frozen=True):
     def label(self) -> str:
         return self.kind if self.code is None else f"{self.kind} {self.code}"
 
+    @property
+    def throttle(self) -> bool:
+        return self.kind == "CMS" and self.code in CMS_THROTTLE
+
 
 class Info(msgspec.Struct, frozen=True):
     """An information line belonging to the command in flight (or a PDU line)."""
@@ -113,6 +117,12 @@ CMS_ERRORS: dict[int, tuple[str, bool]] = {
     340: ("no +CNMA acknowledgement expected", False),
     500: ("unknown error", True),
 }
+#: RP-causes (TS 24.011 annex E, passed through as +CMS ERROR by TS 27.005 3.2.5) that mean "the
+#: network is busy", not "this message is wrong": 42 congestion ("cannot be serviced because of
+#: high traffic"), 47 resources unavailable. Flow control: never an attempt (sending/flow.py).
+#: 41 temporary failure and 38 network out of order are a network fault, retried as attempts.
+CMS_THROTTLE = frozenset({42, 47})
+
 CME_ERRORS: dict[int, tuple[str, bool]] = {
     0: ("phone failure", True),
     1: ("no connection to phone", True),

@@ -287,7 +287,8 @@ class ModemLink:
                 return SubmitResult(ok=False, transient=True, error_code="timeout", error_text=str(exc))
             except CommandError as exc:
                 f = exc.final
-                return SubmitResult(ok=False, transient=f.transient, error_code=f.label, error_text=f.text)
+                return SubmitResult(ok=False, transient=f.transient, throttle=f.throttle, error_code=f.label,
+                                    error_text=f.text)
             except PortGone as exc:
                 return SubmitResult(ok=False, transient=True, error_code="link_down", error_text=str(exc))
         self.mailbox.note_sent(mr, seg.recipient)

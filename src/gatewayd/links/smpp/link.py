@@ -12,7 +12,7 @@ Link state reported through ``sink.status``: the worst of the roles (down > bind
 receiver is reconnecting can still send (the SMSC keeps the receipts for us).
 
 The dispatcher paces; the link keeps the SMPP window itself: at most ``window`` submit_sm are
-on the wire, and submits beyond it wait in the link's backlog (in order) for a response to free a
+on the wire (fewer while the SMSC answers ESME_RMSGQFUL: window.py, per bind), and submits beyond it wait in the link's backlog (in order) for a response to free a
 slot. That is what lets the dispatcher claim a little ahead: a freed slot is refilled from the
 backlog in the reader's callback, not after a claim's round trip through the store. Backlogged
 submits that never reached the wire fail as ``link_down`` when the session goes (no duplicate risk).
@@ -37,6 +37,7 @@ from ..base import Inbound, LinkSink, LinkStatus, OutSegment, SubmitResult, subm
 from ..reassembly import Reassembler
 from . import codec, message, receipt
 from .session import BindRefused, Session, SessionClosed
+from .window import WindowProbe
 
 log = logging.getLogger("gatewayd.links.smpp")
 
@@ -73,10 +74,11 @@ class SmppLink:
         self._role_state = {role: (LinkState.STARTING, "") for role in self._roles}
         self._tx: Session | None = None
         self._backlog: deque[tuple[Callable[[int], bytes], Callable[[SubmitResult], None]]] = deque()
-        self.outstanding = 0     # submit_sm written and not answered (<= window)
+        self.outstanding = 0     # submit_sm written and not answered (<= the window in force)
+        self._window = WindowProbe(cfg.window)
         self._stopped = False
         self._throttled_at: float | None = None
-        self._reported: tuple[LinkState, str] | None = None
+        self._reported: tuple[LinkState, str, int] | None = None
         self._reassembler = Reassembler(REASSEMBLY_TIMEOUT_S)
         self._parts_added = trio.Event()
         self._seen: dict[str, tuple[float, str]] = {}    # MO digest -> (first seen, dedup key)
@@ -152,6 +154,7 @@ class SmppLink:
                     bound_at = trio.current_time()
                     if role != "receiver":
                         self._tx = session
+                        self._window = WindowProbe(cfg.window)   # a new bind starts with the whole window
                     log.info("%s/%s: bound to %s", self.name, role, smsc or "SMSC")
                     self._set_role(role, LinkState.UP, f"bound as {role}")
                     await session.closed.wait()
@@ -176,11 +179,13 @@ class SmppLink:
             state, reason = LinkState.THROTTLED, "SMSC throttling: submits slowed down"
         if len(self._roles) > 1 and reason:
             reason = f"{role}: {reason}"
-        if self._reported == (state, reason):
+        window = self._window.size
+        if self._reported == (state, reason, window):
             return
-        self._reported = (state, reason)
+        self._reported = (state, reason, window)
         self._sink.status(LinkStatus(self.name, self.kind, state, reason, detail={
-            "host": f"{self.cfg.host}:{self.cfg.port}", "bind": self.cfg.bind, "window": self.window}))
+            "host": f"{self.cfg.host}:{self.cfg.port}", "bind": self.cfg.bind, "window": window,
+            "max_window": self.window}))
 
     # --- submitting -----------------------------------------------------------------------
 
@@ -220,21 +225,25 @@ class SmppLink:
             if session is None or not session.bound or session.closed.is_set() or self._stopped:
                 self._backlog.popleft()[1](_LINK_DOWN)
                 continue
-            if self.outstanding >= self.window:
+            if self.outstanding >= self._window.size:
                 return
             build, done = self._backlog.popleft()
+            before = self.outstanding
             self.outstanding += 1
-            if not session.request_nowait(build, partial(self._answered, done)):
+            if not session.request_nowait(build, partial(self._answered, done, before)):
                 self.outstanding -= 1
                 done(_LINK_DOWN)
 
-    def _answered(self, done: Callable[[SubmitResult], None], pdu: codec.Pdu | None, failure: str) -> None:
+    def _answered(self, done: Callable[[SubmitResult], None], before: int, pdu: codec.Pdu | None,
+                  failure: str) -> None:
         self.outstanding -= 1
         try:
             if pdu is not None:
-                done(self._result(pdu))
+                done(self._result(pdu, before))
             elif failure == "timeout":
-                done(SubmitResult(ok=False, transient=True, error_code="timeout",
+                # No answer in time: maybe sent (a possible duplicate), and a congested SMSC's
+                # sign as much as a throttle answer is: the dispatcher slows the link down.
+                done(SubmitResult(ok=False, transient=True, throttle=True, error_code="timeout",
                                   error_text=f"no submit_sm_resp within {self.cfg.response_timeout_s:g}s"))
             else:
                 done(SubmitResult(ok=False, transient=True, error_code="timeout",
@@ -242,8 +251,13 @@ class SmppLink:
         finally:
             self._pump()
 
-    def _result(self, pdu: codec.Pdu) -> SubmitResult:
+    def _result(self, pdu: codec.Pdu, before: int = 0) -> SubmitResult:
         now = trio.current_time()
+        if pdu.status == codec.RMSGQFUL:
+            if self._window.queue_full(before, now):
+                log.info("%s: ESME_RMSGQFUL with %d in flight: window %d", self.name, before, self._window.size)
+        elif self._window.accepted(now):
+            self._report()
         if pdu.command == "generic_nack" or pdu.status != codec.ROK:
             transient, throttle = codec.classify(pdu.status)
             if throttle:
